@@ -1,0 +1,233 @@
+"""The key pool's state. It lives only in the database, so every worker sees it at once."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from keymanager import crypto
+
+
+class Provider(models.TextChoices):
+    GROQ = "groq", "Groq"
+    OPENAI = "openai", "OpenAI"
+
+
+SECRET_PREFIXES = {Provider.GROQ: ("gsk_",), Provider.OPENAI: ("sk-",)}
+
+
+class Key(models.Model):
+    provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.GROQ)
+    name = models.CharField(max_length=100)
+    secret_encrypted = models.TextField(editable=False)
+    fingerprint = models.CharField(max_length=64, unique=True, editable=False)
+    masked = models.CharField(max_length=32, editable=False)
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=255, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    order = models.PositiveIntegerField(default=0, help_text="Position for quest-based rotation.")
+    organization = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Keys of one organization share its rate limits. Left blank, the key is its own.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    # Error accounting: consecutive failures trigger a cooldown; cooldown_streak makes
+    # repeated cooldowns grow. Both reset on success.
+    consecutive_errors = models.PositiveIntegerField(default=0)
+    cooldown_streak = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=255, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    # Last x-ratelimit-remaining-* values the provider reported for this key.
+    remaining_requests = models.IntegerField(null=True, blank=True)
+    remaining_tokens = models.IntegerField(null=True, blank=True)
+    remaining_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["provider", "order", "id"]
+        indexes = [models.Index(fields=["provider", "enabled", "order"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.masked})"
+
+    def save(self, *args, **kwargs) -> None:
+        # A key given no organization is its own: it gets a budget of its own.
+        if not self.organization.strip():
+            self.organization = f"key-{self.fingerprint[:12]}"
+        super().save(*args, **kwargs)
+
+    def set_secret(self, plaintext: str) -> None:
+        self.secret_encrypted = crypto.encrypt(plaintext)
+        self.fingerprint = crypto.fingerprint(plaintext)
+        self.masked = crypto.mask(plaintext)
+
+    @property
+    def secret(self) -> str:
+        return crypto.decrypt(self.secret_encrypted)
+
+
+class CooldownReason(models.TextChoices):
+    RATE_LIMIT = "rate_limit", "Rate limited (429)"
+    ERRORS = "errors", "Repeated errors"
+    AUTH = "auth", "Authentication failed"
+    SPEND_CAP = "spend_cap", "Spend cap reached"
+    MODEL_UNAVAILABLE = "model_unavailable", "Model not available to this key"
+    MANUAL = "manual", "Set by an admin"
+
+
+class CooldownQuerySet(models.QuerySet):
+    def active(self, now=None):
+        return self.filter(ends_at__gt=now or timezone.now())
+
+
+class Cooldown(models.Model):
+    """A key, or a whole organization, kept out of selection until `ends_at`.
+
+    Rows are history: a new cooldown adds a row, and selection looks at the latest end of
+    the active ones, so a later, shorter cooldown never shortens an earlier one.
+    """
+
+    key = models.ForeignKey(Key, null=True, blank=True, on_delete=models.CASCADE, related_name="cooldowns")
+    provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.GROQ)
+    organization = models.CharField(max_length=100, blank=True)
+    model = models.CharField(max_length=100, blank=True, help_text="Blank: all models.")
+    reason = models.CharField(max_length=32, choices=CooldownReason.choices)
+    started_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField()
+    detail = models.TextField(blank=True)
+
+    objects = CooldownQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["ends_at"]),
+            models.Index(fields=["organization", "ends_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(key__isnull=False) | ~Q(organization=""), name="cooldown_has_target"
+            )
+        ]
+
+    def __str__(self) -> str:
+        target = f"key {self.key_id}" if self.key_id else f"organization {self.organization}"
+        return f"{target} / {self.model or 'all models'} until {self.ends_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Outcome(models.TextChoices):
+    PENDING = "pending", "In flight"
+    SUCCESS = "success", "Success"
+    RATE_LIMITED = "rate_limited", "Rate limited (429)"
+    ERROR = "error", "Server error"
+    TIMEOUT = "timeout", "Timeout"
+    CONNECTION = "connection", "Connection error"
+    AUTH_FAILED = "auth_failed", "Authentication failed"
+    BAD_REQUEST = "bad_request", "Bad request"
+    DECOMMISSIONED = "decommissioned", "Model decommissioned"
+    NOT_FOUND = "not_found", "Model not found"
+    TOO_LARGE = "too_large", "Request too large"
+    SPEND_CAP = "spend_cap", "Spend cap reached"
+    CAPACITY = "capacity", "Capacity exceeded (498)"
+
+
+# Outcomes whose requests the provider refused before counting them against its limits.
+UNCOUNTED_OUTCOMES = (
+    Outcome.RATE_LIMITED,
+    Outcome.AUTH_FAILED,
+    Outcome.BAD_REQUEST,
+    Outcome.DECOMMISSIONED,
+    Outcome.NOT_FOUND,
+    Outcome.TOO_LARGE,
+    Outcome.SPEND_CAP,
+)
+
+
+class UsageLog(models.Model):
+    """One row per attempt. The row is written when the key is chosen (outcome pending,
+    budget_tokens = the reservation) and completed after the call, so it is also the
+    pool's record of what each organization's budget has spent."""
+
+    request_id = models.UUIDField(default=uuid.uuid4, db_index=True)
+    key = models.ForeignKey(Key, null=True, on_delete=models.SET_NULL, related_name="usage")
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    organization = models.CharField(max_length=100)
+    model = models.CharField(max_length=100)
+    purpose = models.CharField(max_length=50, blank=True)
+    quest = models.PositiveSmallIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.PENDING)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    # Tokens this attempt holds against the organization's TPM/TPD: the reservation
+    # (prompt estimate + max tokens) while pending, the real total afterwards.
+    budget_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["organization", "model", "created_at"]),
+            models.Index(fields=["created_at"]),
+            models.Index(fields=["key", "created_at"]),
+            models.Index(fields=["outcome", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.model} {self.outcome}"
+
+
+class Limit(models.Model):
+    """Rate limits per (organization, model). A blank organization is the default for all."""
+
+    provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.GROQ)
+    organization = models.CharField(max_length=100, blank=True, help_text="Blank: default for every organization.")
+    model = models.CharField(max_length=100)
+    rpm = models.PositiveIntegerField("requests per minute", null=True, blank=True)
+    rpd = models.PositiveIntegerField("requests per day", null=True, blank=True)
+    tpm = models.PositiveIntegerField("tokens per minute", null=True, blank=True)
+    tpd = models.PositiveIntegerField("tokens per day", null=True, blank=True)
+
+    class Meta:
+        ordering = ["provider", "organization", "model"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "organization", "model"], name="limit_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization or 'default'} / {self.model}"
+
+
+class Budget(models.Model):
+    """One row per (provider, organization, model): the row that selection locks, and the
+    provider's last reported view of the budget from the x-ratelimit-* headers."""
+
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    organization = models.CharField(max_length=100)
+    model = models.CharField(max_length=100)
+    limit_requests = models.IntegerField(null=True, blank=True)
+    remaining_requests = models.IntegerField(null=True, blank=True)
+    requests_reset_at = models.DateTimeField(null=True, blank=True)
+    limit_tokens = models.IntegerField(null=True, blank=True)
+    remaining_tokens = models.IntegerField(null=True, blank=True)
+    tokens_reset_at = models.DateTimeField(null=True, blank=True)
+    observed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "organization", "model"], name="budget_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization} / {self.model}"

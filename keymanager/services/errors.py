@@ -1,0 +1,31 @@
+"""Exceptions the pool raises to its callers."""
+
+from __future__ import annotations
+
+
+class KeyPoolError(Exception):
+    """Base of every error `complete()` raises."""
+
+
+class PoolExhausted(KeyPoolError):
+    """Neither Groq nor OpenAI can serve within the wait budget.
+
+    `retry_after` is the pool's best estimate, in seconds, of when a key can serve again.
+    Callers (the game) serve their own fallback content.
+    """
+
+    def __init__(self, message: str = "No key can serve this request now.", *, retry_after: float = 0.0):
+        super().__init__(message)
+        self.retry_after = max(0.0, float(retry_after))
+
+
+class RequestRejected(KeyPoolError):
+    """The provider refused the request itself (400, 413): no key would do better.
+
+    `code` is the provider's error code; the message is the provider's, never a secret.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.code = code

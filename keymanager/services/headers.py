@@ -1,0 +1,83 @@
+"""Parsing of Groq's rate-limit headers and 429 messages."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_TRY_AGAIN = re.compile(r"try again in ((?:\d+(?:\.\d+)?(?:h|ms|us|µs|ns|m|s))+)", re.IGNORECASE)
+
+
+def parse_go_duration(value: str | None) -> float | None:
+    """`2m59.56s` -> 179.56, `400ms` -> 0.4, `6s` -> 6.0; None when unparseable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text in ("0", "0s"):
+        return 0.0
+    pos, total = 0, 0.0
+    for match in _GO_DURATION.finditer(text):
+        if match.start() != pos:
+            return None
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    return total if pos == len(text) and pos > 0 else None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class RateLimitHeaders:
+    limit_requests: int | None = None
+    remaining_requests: int | None = None
+    reset_requests: float | None = None
+    limit_tokens: int | None = None
+    remaining_tokens: int | None = None
+    reset_tokens: float | None = None
+    retry_after: float | None = None
+
+    @property
+    def present(self) -> bool:
+        return self.remaining_requests is not None or self.remaining_tokens is not None
+
+
+def parse_rate_limit_headers(headers: Mapping[str, str] | None) -> RateLimitHeaders:
+    if not headers:
+        return RateLimitHeaders()
+    get = headers.get
+    retry_after = None
+    raw_retry = get("retry-after")
+    if raw_retry:
+        try:
+            retry_after = max(0.0, float(raw_retry))
+        except ValueError:
+            retry_after = None  # HTTP-date form: Groq does not send it; fall back to other hints
+    return RateLimitHeaders(
+        limit_requests=_int(get("x-ratelimit-limit-requests")),
+        remaining_requests=_int(get("x-ratelimit-remaining-requests")),
+        reset_requests=parse_go_duration(get("x-ratelimit-reset-requests")),
+        limit_tokens=_int(get("x-ratelimit-limit-tokens")),
+        remaining_tokens=_int(get("x-ratelimit-remaining-tokens")),
+        reset_tokens=parse_go_duration(get("x-ratelimit-reset-tokens")),
+        retry_after=retry_after,
+    )
+
+
+def retry_after_from_message(message: str) -> float | None:
+    """Groq's 429 text says "Please try again in 2m3.5s"."""
+    match = _TRY_AGAIN.search(message or "")
+    return parse_go_duration(match.group(1)) if match else None
+
+
+def limit_phrase(message: str) -> str:
+    """Which limit a 429 names: RPM, RPD, TPM or TPD ('' if none)."""
+    match = re.search(r"\((RPM|RPD|TPM|TPD)\)", message or "")
+    return match.group(1) if match else ""

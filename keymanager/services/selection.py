@@ -1,0 +1,175 @@
+"""Choosing a key: a short transaction that locks, chooses, stamps and commits.
+
+On PostgreSQL the lock is `SELECT ... FOR UPDATE SKIP LOCKED` on the (organization,
+model) budget rows, so concurrent workers each take a different organization instead of
+queueing; on SQLite the IMMEDIATE transaction (settings) serializes writers. The usage-log
+row written here is the reservation; the HTTP call happens after commit.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from keymanager.models import Budget, Cooldown, Key, UsageLog
+from keymanager.services.budgets import (
+    Verdict,
+    ensure_budget_rows,
+    judge,
+    limits_for,
+    window_usage,
+)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A chosen key and the usage-log row that holds its reservation."""
+
+    key_id: int
+    provider: str
+    organization: str
+    model: str
+    secret_encrypted: str
+    log_id: int
+    request_id: uuid.UUID
+    attempt: int
+    reserved_tokens: int
+
+
+@dataclass(frozen=True)
+class NoKey:
+    """No key can serve now. `retry_after` is seconds until one may (None: never, for this call)."""
+
+    retry_after: float | None
+
+
+def acquire(
+    *,
+    provider: str,
+    model: str,
+    tokens: int,
+    strategy: str,
+    quest: int | None = None,
+    exclude: frozenset[int] = frozenset(),
+    request_id: uuid.UUID,
+    attempt: int,
+    purpose: str = "",
+) -> Lease | NoKey:
+    orgs = list(
+        Key.objects.filter(provider=provider, enabled=True).values_list("organization", flat=True).distinct()
+    )
+    if not orgs:
+        return NoKey(retry_after=None)
+    ensure_budget_rows(provider, orgs, model)
+
+    with transaction.atomic():
+        now = timezone.now()
+        budgets = _lock_budgets(provider, model, orgs)
+        if not budgets:
+            # Every organization is being chosen from by another worker this instant.
+            return NoKey(retry_after=0.01)
+        keys = list(
+            Key.objects.filter(provider=provider, enabled=True).values(
+                "id", "organization", "order", "last_used_at", "secret_encrypted"
+            )
+        )
+        usable = [k for k in keys if k["id"] not in exclude and k["organization"] in budgets]
+        if not usable:
+            return NoKey(retry_after=None if not [k for k in keys if k["id"] not in exclude] else 0.01)
+        cooling = _cooldown_ends(provider, model, usable, list(budgets), now)
+        verdicts = _judge_organizations(provider, model, list(budgets), budgets, tokens, now)
+
+        candidates = []
+        waits = []
+        for key in usable:
+            verdict = verdicts[key["organization"]]
+            until = cooling.get(("key", key["id"])) or cooling.get(("org", key["organization"]))
+            if until is not None:
+                waits.append((until - now).total_seconds())
+            elif not verdict.admits:
+                waits.append(verdict.wait)
+            else:
+                candidates.append((key, verdict))
+        if not candidates:
+            finite = [w for w in waits if math.isfinite(w)]
+            return NoKey(retry_after=max(0.01, min(finite)) if finite else None)
+
+        key = _choose(candidates, keys, strategy, quest)
+        Key.objects.filter(pk=key["id"]).update(last_used_at=now)
+        log = UsageLog.objects.create(
+            request_id=request_id,
+            key_id=key["id"],
+            provider=provider,
+            organization=key["organization"],
+            model=model,
+            purpose=purpose[:50],
+            quest=quest,
+            budget_tokens=tokens,
+            attempt=attempt,
+            created_at=now,
+        )
+    return Lease(
+        key_id=key["id"],
+        provider=provider,
+        organization=key["organization"],
+        model=model,
+        secret_encrypted=key["secret_encrypted"],
+        log_id=log.pk,
+        request_id=request_id,
+        attempt=attempt,
+        reserved_tokens=tokens,
+    )
+
+
+def _lock_budgets(provider: str, model: str, orgs: list[str]) -> dict[str, Budget]:
+    query = Budget.objects.filter(provider=provider, model=model, organization__in=orgs)
+    if connection.features.has_select_for_update_skip_locked:
+        query = query.select_for_update(skip_locked=True)
+    return {b.organization: b for b in query}
+
+
+def _cooldown_ends(provider: str, model: str, keys: list[dict], orgs: list[str], now: datetime) -> dict:
+    """Latest active cooldown end per key and per organization for this model."""
+    ends: dict[tuple[str, object], datetime] = {}
+    rows = (
+        Cooldown.objects.active(now)
+        .filter(Q(key_id__in=[k["id"] for k in keys]) | Q(provider=provider, organization__in=orgs, key__isnull=True))
+        .filter(Q(model="") | Q(model=model))
+        .values_list("key_id", "organization", "ends_at")
+    )
+    for key_id, org, ends_at in rows:
+        target = ("key", key_id) if key_id else ("org", org)
+        if target not in ends or ends[target] < ends_at:
+            ends[target] = ends_at
+    return ends
+
+
+def _judge_organizations(
+    provider: str, model: str, orgs: list[str], budgets: dict[str, Budget], tokens: int, now: datetime
+) -> dict[str, Verdict]:
+    limits = limits_for(provider, orgs, model)
+    daily = any(lim.has_daily for lim in limits.values())
+    usage = window_usage(provider, orgs, model, now, daily=daily)
+    return {org: judge(limits[org], usage[org], budgets.get(org), tokens, now) for org in orgs}
+
+
+def _choose(candidates: list[tuple[dict, Verdict]], all_keys: list[dict], strategy: str, quest: int | None) -> dict:
+    if strategy == "quest" and quest is not None and all_keys:
+        ordered = sorted(all_keys, key=lambda k: (k["order"], k["id"]))
+        wanted = ordered[(quest - 1) % len(ordered)]["id"]
+        for key, _ in candidates:
+            if key["id"] == wanted:
+                return key
+    # Smart: most headroom first; among equals the least recently used (never used first).
+    def rank(item: tuple[dict, Verdict]) -> tuple[float, float]:
+        key, verdict = item
+        used = key["last_used_at"]
+        return (round(verdict.headroom, 3), -used.timestamp() if used else math.inf)
+
+    return max(candidates, key=rank)[0]

@@ -1,0 +1,99 @@
+"""Shared fixtures: the Groq stand-in server with keys in the pool to match."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass, field
+
+import pytest
+
+from keymanager.models import Key, Provider
+from keymanager.services.budgets import _known_budgets
+from keymanager.services.keys import key_add
+from keymanager.services.providers import forget_clients
+from keymanager.testing.groqstub import GroqStub
+
+ALPHABET = string.ascii_letters + string.digits
+MODEL = "openai/gpt-oss-20b"
+
+
+def make_secret(provider: str = Provider.GROQ) -> str:
+    if provider == Provider.GROQ:
+        return "gsk_" + "".join(secrets.choice(ALPHABET) for _ in range(52))
+    return "sk-proj-" + "".join(secrets.choice(ALPHABET) for _ in range(48))
+
+
+@dataclass
+class Pool:
+    stub: GroqStub
+    keys: list[Key] = field(default_factory=list)
+    secrets: dict[int, str] = field(default_factory=dict)
+    openai_stub: GroqStub | None = None
+    openai_keys: list[Key] = field(default_factory=list)
+
+    def org_of(self, key: Key) -> str:
+        return key.organization
+
+
+@pytest.fixture
+def pool_factory(settings):
+    started: list[GroqStub] = []
+
+    def start(
+        *,
+        orgs: int = 2,
+        keys_per_org: int = 1,
+        limits: dict | None = None,
+        openai_keys: int = 0,
+        **stub_kwargs,
+    ) -> Pool:
+        org_spec = {}
+        pool_keys = []
+        for o in range(orgs):
+            org = f"org_{chr(ord('a') + o)}"
+            secrets_ = [make_secret() for _ in range(keys_per_org)]
+            org_spec[org] = {"keys": secrets_}
+            if limits:
+                org_spec[org]["limits"] = {MODEL: limits}
+            pool_keys.extend((org, s) for s in secrets_)
+        stub = GroqStub(orgs=org_spec, **stub_kwargs).start()
+        started.append(stub)
+        settings.GROQ_BASE_URL = stub.url
+        pool = Pool(stub=stub)
+        for i, (org, secret) in enumerate(pool_keys, start=1):
+            key = key_add(provider=Provider.GROQ, name=f"groq-{i}", secret=secret, organization=org, order=i)
+            pool.keys.append(key)
+            pool.secrets[key.pk] = secret
+        if limits:
+            from keymanager.models import Limit
+
+            for org in org_spec:
+                Limit.objects.update_or_create(
+                    provider=Provider.GROQ, organization=org, model=MODEL, defaults=limits
+                )
+        if openai_keys:
+            o_secrets = [make_secret(Provider.OPENAI) for _ in range(openai_keys)]
+            ostub = GroqStub(orgs={"openai_org": {"keys": o_secrets}}, flavor="openai", models=["gpt-4o-mini"]).start()
+            started.append(ostub)
+            settings.OPENAI_BASE_URL = ostub.url + "/v1"
+            pool.openai_stub = ostub
+            for i, secret in enumerate(o_secrets, start=1):
+                key = key_add(provider=Provider.OPENAI, name=f"openai-{i}", secret=secret, organization="openai_org")
+                pool.openai_keys.append(key)
+                pool.secrets[key.pk] = secret
+        forget_clients()
+        return pool
+
+    yield start
+    for stub in started:
+        stub.stop()
+    forget_clients()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    # Budget rows are cached per process; each test starts with an empty database.
+    _known_budgets.clear()
+    yield
+    _known_budgets.clear()
