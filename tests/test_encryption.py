@@ -1,0 +1,102 @@
+"""Secrets at rest: encrypted, fingerprinted, masked, rotated, and failing closed."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from keymanager import crypto
+from keymanager.models import Key
+from keymanager.services.keys import key_add, keys_rotate_encryption, validate_secret
+from tests.conftest import make_secret
+
+pytestmark = pytest.mark.django_db
+
+
+def raw_rows() -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT secret_encrypted, fingerprint, masked FROM keymanager_key")
+        return cursor.fetchall()
+
+
+def test_the_database_never_holds_the_plaintext():
+    secret = make_secret()
+    key = key_add(provider="groq", name="main", secret=secret)
+    (encrypted, fingerprint, masked), = raw_rows()
+    assert secret not in encrypted and secret not in fingerprint and secret not in masked
+    assert secret[4:20] not in encrypted
+    assert masked == f"gsk_…{secret[-4:]}"
+    assert Key.objects.get(pk=key.pk).secret == secret
+
+
+def test_the_same_key_cannot_be_added_twice():
+    secret = make_secret()
+    key_add(provider="groq", name="one", secret=secret)
+    with pytest.raises(ValidationError, match="already in the pool"):
+        key_add(provider="groq", name="two", secret=f"  {secret}\n")
+
+
+@pytest.mark.parametrize(
+    "provider, secret, message",
+    [
+        ("groq", "", "empty"),
+        ("groq", "gsk_abc def" + "x" * 30, "whitespace"),
+        ("groq", "sk-" + "x" * 40, "starts with gsk_"),
+        ("openai", "gsk_" + "x" * 40, "starts with sk-"),
+        ("groq", "gsk_short", "length"),
+        ("groq", "gsk_" + "é" * 30, "characters"),
+    ],
+)
+def test_it_refuses_malformed_keys_with_a_clear_message(provider, secret, message):
+    with pytest.raises(ValidationError, match=message):
+        validate_secret(provider=provider, secret=secret)
+    assert not Key.objects.exists()
+
+
+def test_rotation_re_encrypts_every_row_so_the_old_key_can_go(settings):
+    old = settings.KEY_ENCRYPTION_KEYS[0]
+    secrets = [make_secret() for _ in range(3)]
+    for i, secret in enumerate(secrets):
+        key_add(provider="groq", name=f"k{i}", secret=secret)
+    before = dict(Key.objects.values_list("pk", "secret_encrypted"))
+
+    new = Fernet.generate_key().decode()
+    settings.KEY_ENCRYPTION_KEYS = [new, old]
+    call_command("keys", "rotate-encryption")
+    after = dict(Key.objects.values_list("pk", "secret_encrypted"))
+    assert all(before[pk] != after[pk] for pk in before)
+
+    settings.KEY_ENCRYPTION_KEYS = [new]  # the old key is removed
+    assert sorted(k.secret for k in Key.objects.all()) == sorted(secrets)
+    new_only = Fernet(new.encode())
+    assert all(new_only.decrypt(token.encode()) for token in after.values())
+
+
+def test_a_wrong_encryption_key_fails_closed(settings):
+    key = key_add(provider="groq", name="main", secret=make_secret())
+    settings.KEY_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    with pytest.raises(crypto.SecretDecryptionError, match="cannot be decrypted"):
+        Key.objects.get(pk=key.pk).secret
+    with pytest.raises(crypto.SecretDecryptionError):
+        keys_rotate_encryption()
+    with pytest.raises(CommandError, match="cannot be decrypted"):
+        call_command("keys", "rotate-encryption")
+
+
+def test_a_malformed_encryption_key_is_a_configuration_error(settings):
+    settings.KEY_ENCRYPTION_KEYS = ["not-a-fernet-key"]
+    with pytest.raises(ImproperlyConfigured, match="Fernet"):
+        crypto.encrypt("x")
+
+
+def test_a_wrong_key_fails_closed_inside_complete(pool_factory, settings):
+    from keymanager.services import complete
+
+    pool = pool_factory(orgs=1)
+    settings.KEY_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    with pytest.raises(crypto.SecretDecryptionError):
+        complete(messages=[{"role": "user", "content": "hi"}], max_tokens=10)
+    assert pool.stub.stats()["requests"] == 0
