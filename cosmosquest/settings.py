@@ -20,7 +20,29 @@ env = environ.Env()
 # A local .env is optional; real deployments set the environment directly.
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=False)
+
+def _get(name: str, default, cast):
+    """Read one variable; empty means unset; a bad value is a clear start-up error."""
+    raw = env.str(name, default="").strip()
+    if raw == "":
+        return default
+    try:
+        return cast(raw)
+    except ValueError:
+        expected = {int: "a whole number", float: "a number", _bool: "true or false"}.get(cast, "valid")
+        raise ImproperlyConfigured(f"{name}={raw!r} is not {expected}.") from None
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+DEBUG = _get("DEBUG", False, _bool)
 if DEBUG:
     ensure_dev_secrets(BASE_DIR / ".dev-secrets.env", env)
 
@@ -85,9 +107,7 @@ WSGI_APPLICATION = "cosmosquest.wsgi.application"
 # IMMEDIATE transactions take the write lock at BEGIN, which is what makes the key
 # pool's "choose and stamp a key" transaction a real lock on SQLite.
 DATABASES = {
-    "default": env.db_url(
-        "DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
-    )
+    "default": env.db_url_config(_get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}", str))
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -98,7 +118,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_MAX_AGE"] = _get("CONN_MAX_AGE", 60, int)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -128,14 +148,14 @@ STORAGES = {
 }
 
 # Production hardening, driven by the environment so `check --deploy` can pass.
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT = _get("SECURE_SSL_REDIRECT", False, _bool)
+SESSION_COOKIE_SECURE = _get("SESSION_COOKIE_SECURE", not DEBUG, _bool)
+CSRF_COOKIE_SECURE = _get("CSRF_COOKIE_SECURE", not DEBUG, _bool)
+SECURE_HSTS_SECONDS = _get("SECURE_HSTS_SECONDS", 0, int)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _get("SECURE_HSTS_INCLUDE_SUBDOMAINS", False, _bool)
+SECURE_HSTS_PRELOAD = _get("SECURE_HSTS_PRELOAD", False, _bool)
 SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
+    ("HTTP_X_FORWARDED_PROTO", "https") if _get("BEHIND_TLS_PROXY", False, _bool) else None
 )
 
 # --- Key pool ---------------------------------------------------------------------------
@@ -143,40 +163,40 @@ SECURE_PROXY_SSL_HEADER = (
 KEY_ENCRYPTION_KEYS = [k.strip() for k in _required("KEY_ENCRYPTION_KEYS").split(",") if k.strip()]
 # Keyed hash used for key fingerprints (duplicate detection). Kept apart from the
 # encryption keys so that rotating those does not change fingerprints.
-KEY_FINGERPRINT_SECRET = env.str("KEY_FINGERPRINT_SECRET", default="") or SECRET_KEY
+KEY_FINGERPRINT_SECRET = _get("KEY_FINGERPRINT_SECRET", "", str) or SECRET_KEY
 
-GROQ_BASE_URL = env.str("GROQ_BASE_URL", default="https://api.groq.com")
-OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1")
-STATUS_TOKEN = env.str("STATUS_TOKEN", default="")
+GROQ_BASE_URL = _get("GROQ_BASE_URL", "https://api.groq.com", str)
+OPENAI_BASE_URL = _get("OPENAI_BASE_URL", "https://api.openai.com/v1", str)
+STATUS_TOKEN = _get("STATUS_TOKEN", "", str)
 
 KEYMANAGER = {
     # "smart": most headroom, ties to least recently used; "quest": quest N -> N-th key.
-    "strategy": env.str("KEYMANAGER_STRATEGY", default="smart"),
+    "strategy": _get("KEYMANAGER_STRATEGY", "smart", str),
     # Failed attempts retried per logical call (on other keys first).
-    "max_retries": env.int("KEYMANAGER_MAX_RETRIES", default=3),
+    "max_retries": _get("KEYMANAGER_MAX_RETRIES", 3, int),
     # Cooldown after a 429 when the provider names no retry time, seconds.
-    "rate_limit_cooldown": env.float("KEYMANAGER_RATE_LIMIT_COOLDOWN", default=60.0),
+    "rate_limit_cooldown": _get("KEYMANAGER_RATE_LIMIT_COOLDOWN", 60.0, float),
     # First error cooldown; doubles with each repeat up to error_cooldown_cap.
-    "error_cooldown": env.float("KEYMANAGER_ERROR_COOLDOWN", default=30.0),
-    "error_cooldown_cap": env.float("KEYMANAGER_ERROR_COOLDOWN_CAP", default=900.0),
-    "max_errors_before_cooldown": env.int("KEYMANAGER_MAX_ERRORS_BEFORE_COOLDOWN", default=3),
+    "error_cooldown": _get("KEYMANAGER_ERROR_COOLDOWN", 30.0, float),
+    "error_cooldown_cap": _get("KEYMANAGER_ERROR_COOLDOWN_CAP", 900.0, float),
+    "max_errors_before_cooldown": _get("KEYMANAGER_MAX_ERRORS_BEFORE_COOLDOWN", 3, int),
     # Cooldown of an organization that hit its spend cap (400 blocked_api_access).
-    "spend_cap_cooldown": env.float("KEYMANAGER_SPEND_CAP_COOLDOWN", default=3600.0),
+    "spend_cap_cooldown": _get("KEYMANAGER_SPEND_CAP_COOLDOWN", 3600.0, float),
     # One overall time budget per logical call (waiting for a key included), seconds.
-    "wait_budget": env.float("KEYMANAGER_WAIT_BUDGET", default=20.0),
+    "wait_budget": _get("KEYMANAGER_WAIT_BUDGET", 20.0, float),
     # Timeout of one HTTP attempt, seconds.
-    "request_timeout": env.float("KEYMANAGER_REQUEST_TIMEOUT", default=15.0),
-    "default_model": env.str("KEYMANAGER_DEFAULT_MODEL", default="openai/gpt-oss-20b"),
+    "request_timeout": _get("KEYMANAGER_REQUEST_TIMEOUT", 15.0, float),
+    "default_model": _get("KEYMANAGER_DEFAULT_MODEL", "openai/gpt-oss-20b", str),
     # Used when the provider answers 400 model_decommissioned for the requested model.
-    "alternate_model": env.str("KEYMANAGER_ALTERNATE_MODEL", default="openai/gpt-oss-120b"),
-    "openai_model": env.str("KEYMANAGER_OPENAI_MODEL", default="gpt-4o-mini"),
+    "alternate_model": _get("KEYMANAGER_ALTERNATE_MODEL", "openai/gpt-oss-120b", str),
+    "openai_model": _get("KEYMANAGER_OPENAI_MODEL", "gpt-4o-mini", str),
 }
 
 # --- django-q2: ORM broker by default, Redis when REDIS_URL is set -----------------------
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = _get("REDIS_URL", "", str)
 Q_CLUSTER = {
     "name": "cosmosquest",
-    "workers": env.int("Q_WORKERS", default=2),
+    "workers": _get("Q_WORKERS", 2, int),
     "timeout": 120,
     "retry": 180,  # must stay above timeout, or a slow task is delivered twice
     "max_attempts": 3,
@@ -188,20 +208,19 @@ if REDIS_URL:
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = REDIS_URL
 
-EMAIL_BACKEND = env.str(
+EMAIL_BACKEND = _get(
     "EMAIL_BACKEND",
-    default="django.core.mail.backends.console.EmailBackend"
-    if DEBUG
-    else "django.core.mail.backends.smtp.EmailBackend",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+    str,
 )
 ADMINS = [tuple(a.split(":", 1)) for a in env.list("ADMINS", default=[]) if ":" in a]
-SERVER_EMAIL = env.str("SERVER_EMAIL", default="cosmosquest@localhost")
+SERVER_EMAIL = _get("SERVER_EMAIL", "cosmosquest@localhost", str)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": _get("LOG_LEVEL", "INFO", str)},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
