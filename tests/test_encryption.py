@@ -79,7 +79,7 @@ def test_a_wrong_encryption_key_fails_closed(settings):
     key = key_add(provider="groq", name="main", secret=make_secret())
     settings.KEY_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     with pytest.raises(crypto.SecretDecryptionError, match="cannot be decrypted"):
-        Key.objects.get(pk=key.pk).secret
+        _ = Key.objects.get(pk=key.pk).secret
     with pytest.raises(crypto.SecretDecryptionError):
         keys_rotate_encryption()
     with pytest.raises(CommandError, match="cannot be decrypted"):

@@ -6,7 +6,7 @@ import groq
 import pytest
 from django.utils import timezone
 
-from keymanager.models import Budget, Key, Limit, Outcome, UsageLog
+from keymanager.models import Budget, Key, Outcome, UsageLog
 from keymanager.services import PoolExhausted, complete
 from keymanager.services.budgets import estimate_prompt_tokens
 from tests.conftest import MODEL
@@ -23,10 +23,14 @@ def test_smart_strategy_spreads_calls_over_keys_least_recently_used_first(pool_f
 
 
 def test_smart_strategy_prefers_the_key_with_most_headroom(pool_factory):
-    pool = pool_factory(orgs=2)
+    pool = pool_factory(orgs=2, limits={"rpm": 30, "rpd": 1000, "tpm": 100000, "tpd": 1000000})
     busy, idle = pool.keys
-    Limit.objects.filter(organization=busy.organization).update(rpm=10)
-    Limit.objects.filter(organization=idle.organization).update(rpm=30)
+    # Twenty calls in the last minute on `busy`'s organization (by another worker, say).
+    UsageLog.objects.bulk_create(
+        UsageLog(key=busy, provider="groq", organization=busy.organization, model=MODEL,
+                 outcome=Outcome.SUCCESS, budget_tokens=50)
+        for _ in range(20)
+    )
     # The idle key was used last, yet its organization has more headroom.
     Key.objects.filter(pk=idle.pk).update(last_used_at=timezone.now())
     assert complete(messages=MESSAGES, max_tokens=20).key_id == idle.pk

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Min, Q, Sum
 
 from keymanager.models import UNCOUNTED_OUTCOMES, Budget, Limit, Provider, UsageLog
 
@@ -80,37 +80,64 @@ class WindowUsage:
     tokens_minute: int = 0
     requests_day: int = 0
     tokens_day: int = 0
+    oldest_minute: datetime | None = None
     oldest_day: datetime | None = None
-    # (created_at, budget_tokens) of the last minute, oldest first: when things free up.
-    minute_rows: list[tuple[datetime, int]] = field(default_factory=list)
+    # Reserved since the provider last reported this budget (see Budget.observed_at).
+    requests_since_report: int = 0
+    tokens_since_report: int = 0
 
 
 def window_usage(
-    provider: str, organizations: list[str], model: str, now: datetime, *, daily: bool
+    provider: str,
+    organizations: list[str],
+    model: str,
+    now: datetime,
+    *,
+    daily: bool,
+    reported: dict[str, datetime] | None = None,
 ) -> dict[str, WindowUsage]:
-    usage: dict[str, WindowUsage] = defaultdict(WindowUsage)
-    counted = UsageLog.objects.filter(provider=provider, model=model, organization__in=organizations).exclude(
-        outcome__in=UNCOUNTED_OUTCOMES
-    )
-    for org, created_at, tokens in (
-        counted.filter(created_at__gt=now - MINUTE)
-        .order_by("created_at")
-        .values_list("organization", "created_at", "budget_tokens")
-    ):
-        entry = usage[org]
-        entry.requests_minute += 1
-        entry.tokens_minute += tokens
-        entry.minute_rows.append((created_at, tokens))
+    """Sliding-window usage per organization, in one aggregate query.
+
+    `reported` maps an organization to the time of its provider's last report; what was
+    reserved after it is counted apart, to be taken off the reported remainder.
+    """
+    minute = Q(created_at__gt=now - MINUTE)
+    aggregates = {
+        "m_n": Count("id", filter=minute),
+        "m_tokens": Sum("budget_tokens", filter=minute),
+        "m_oldest": Min("created_at", filter=minute),
+    }
+    if reported:
+        since = Q()
+        for org, observed_at in reported.items():
+            since |= Q(organization=org, created_at__gt=max(observed_at, now - MINUTE))
+        aggregates.update(s_n=Count("id", filter=since), s_tokens=Sum("budget_tokens", filter=since))
     if daily:
-        for row in (
-            counted.filter(created_at__gt=now - DAY)
-            .values("organization")
-            .annotate(n=Count("id"), tokens=Sum("budget_tokens"), oldest=Min("created_at"))
-        ):
-            entry = usage[row["organization"]]
-            entry.requests_day = row["n"]
-            entry.tokens_day = row["tokens"] or 0
-            entry.oldest_day = row["oldest"]
+        aggregates.update(d_n=Count("id"), d_tokens=Sum("budget_tokens"), d_oldest=Min("created_at"))
+    rows = (
+        UsageLog.objects.filter(
+            provider=provider,
+            model=model,
+            organization__in=organizations,
+            created_at__gt=now - (DAY if daily else MINUTE),
+        )
+        .exclude(outcome__in=UNCOUNTED_OUTCOMES)
+        .values("organization")
+        .annotate(**aggregates)
+        .order_by()
+    )
+    usage: dict[str, WindowUsage] = defaultdict(WindowUsage)
+    for row in rows:
+        usage[row["organization"]] = WindowUsage(
+            requests_minute=row["m_n"],
+            tokens_minute=row["m_tokens"] or 0,
+            requests_day=row.get("d_n", 0),
+            tokens_day=row.get("d_tokens") or 0,
+            oldest_minute=row["m_oldest"],
+            oldest_day=row.get("d_oldest"),
+            requests_since_report=row.get("s_n", 0),
+            tokens_since_report=row.get("s_tokens") or 0,
+        )
     return usage
 
 
@@ -135,26 +162,22 @@ def judge(
     tpd_left = _left(limits.tpd, usage.tokens_day)
     waits = []
 
-    # The provider's own figures, reduced by what we reserved since it reported them.
-    if budget is not None and budget.observed_at is not None:
-        since = [tokens_ for created, tokens_ in usage.minute_rows if created > budget.observed_at]
+    # The provider's own figures, less what we reserved since it reported them.
+    if budget is not None and budget.observed_at is not None and budget.observed_at > now - MINUTE:
         if budget.remaining_tokens is not None and budget.tokens_reset_at and budget.tokens_reset_at > now:
-            header_left = budget.remaining_tokens - sum(since)
+            header_left = budget.remaining_tokens - usage.tokens_since_report
             if header_left < tokens:
                 waits.append((budget.tokens_reset_at - now).total_seconds())
             tpm_left = min(tpm_left, header_left)
         if budget.remaining_requests is not None and budget.requests_reset_at and budget.requests_reset_at > now:
-            # Requests since the report are only known for the last minute.
-            if budget.observed_at > now - MINUTE:
-                header_left = budget.remaining_requests - len(since)
-                if header_left < 1:
-                    waits.append((budget.requests_reset_at - now).total_seconds())
-                rpd_left = min(rpd_left, header_left)
+            header_left = budget.remaining_requests - usage.requests_since_report
+            if header_left < 1:
+                waits.append((budget.requests_reset_at - now).total_seconds())
+            rpd_left = min(rpd_left, header_left)
 
-    if rpm_left < 1 and usage.minute_rows:
-        waits.append((usage.minute_rows[0][0] + MINUTE - now).total_seconds())
-    if tpm_left < tokens:
-        waits.append(_tokens_free_at(usage, tokens - tpm_left, now))
+    # When the oldest request of a window rolls out; the caller checks again then.
+    if (rpm_left < 1 or tpm_left < tokens) and usage.oldest_minute is not None:
+        waits.append((usage.oldest_minute + MINUTE - now).total_seconds())
     if (rpd_left < 1 or tpd_left < tokens) and usage.oldest_day is not None:
         waits.append((usage.oldest_day + DAY - now).total_seconds())
 
@@ -167,15 +190,6 @@ def judge(
     headroom = max(0.0, min(shares)) if shares else 1.0
     wait = 0.0 if admits else max([0.05, *waits]) if waits else math.inf
     return Verdict(admits=admits, headroom=headroom, wait=wait)
-
-
-def _tokens_free_at(usage: WindowUsage, needed: float, now: datetime) -> float:
-    freed = 0
-    for created_at, tokens in usage.minute_rows:
-        freed += tokens
-        if freed >= needed:
-            return (created_at + MINUTE - now).total_seconds()
-    return MINUTE.total_seconds()
 
 
 def observe_headers(*, provider: str, organization: str, model: str, headers, now: datetime) -> None:

@@ -50,10 +50,11 @@ def record_success(lease: Lease, result: CallResult) -> None:
             latency_ms=result.latency_ms,
             finished_at=now,
         )
-        Key.objects.filter(pk=lease.key_id).update(**key_fields)
+        # Budget row before key row: the same lock order as selection, so no deadlock.
         observe_headers(
             provider=lease.provider, organization=lease.organization, model=lease.model, headers=headers, now=now
         )
+        Key.objects.filter(pk=lease.key_id).update(**key_fields)
 
 
 def record_failure(lease: Lease, failure: ProviderFailure, conf: PoolSettings) -> None:
@@ -69,13 +70,14 @@ def record_failure(lease: Lease, failure: ProviderFailure, conf: PoolSettings) -
             finished_at=now,
             budget_tokens=0 if outcome in UNCOUNTED_OUTCOMES else lease.reserved_tokens,
         )
+        # Budget row before key row: the same lock order as selection, so no deadlock.
+        observe_headers(
+            provider=lease.provider, organization=lease.organization, model=lease.model, headers=failure.headers, now=now
+        )
         if outcome != Outcome.RATE_LIMITED:
             Key.objects.filter(pk=lease.key_id).update(
                 last_error=f"{failure.status or ''} {failure.code}: {detail}".strip()[:255], last_error_at=now
             )
-        observe_headers(
-            provider=lease.provider, organization=lease.organization, model=lease.model, headers=failure.headers, now=now
-        )
         if outcome == Outcome.RATE_LIMITED:
             _rate_limited(lease, failure, conf, detail)
         elif outcome == Outcome.AUTH_FAILED:

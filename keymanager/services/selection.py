@@ -155,7 +155,8 @@ def _judge_organizations(
 ) -> dict[str, Verdict]:
     limits = limits_for(provider, orgs, model)
     daily = any(lim.has_daily for lim in limits.values())
-    usage = window_usage(provider, orgs, model, now, daily=daily)
+    reported = {org: b.observed_at for org, b in budgets.items() if b.observed_at}
+    usage = window_usage(provider, orgs, model, now, daily=daily, reported=reported)
     return {org: judge(limits[org], usage[org], budgets.get(org), tokens, now) for org in orgs}
 
 
