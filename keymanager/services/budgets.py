@@ -55,6 +55,10 @@ class Limits:
     def has_daily(self) -> bool:
         return self.rpd is not None or self.tpd is not None
 
+    @property
+    def unlimited(self) -> bool:
+        return self.rpm is None and self.tpm is None and not self.has_daily
+
 
 def limits_for(provider: str, organizations: list[str], model: str) -> dict[str, Limits]:
     rows = {

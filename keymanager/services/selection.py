@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +21,7 @@ from django.utils import timezone
 from keymanager.models import Budget, Cooldown, Key, UsageLog
 from keymanager.services.budgets import (
     Verdict,
+    WindowUsage,
     ensure_budget_rows,
     judge,
     limits_for,
@@ -89,7 +91,8 @@ def acquire(
         waits = []
         for key in usable:
             verdict = verdicts[key["organization"]]
-            until = cooling.get(("key", key["id"])) or cooling.get(("org", key["organization"]))
+            ends = [cooling.get(("key", key["id"])), cooling.get(("org", key["organization"]))]
+            until = max((e for e in ends if e is not None), default=None)
             if until is not None:
                 waits.append((until - now).total_seconds())
             elif not verdict.admits:
@@ -154,9 +157,12 @@ def _judge_organizations(
     provider: str, model: str, orgs: list[str], budgets: dict[str, Budget], tokens: int, now: datetime
 ) -> dict[str, Verdict]:
     limits = limits_for(provider, orgs, model)
-    daily = any(lim.has_daily for lim in limits.values())
     reported = {org: b.observed_at for org, b in budgets.items() if b.observed_at}
-    usage = window_usage(provider, orgs, model, now, daily=daily, reported=reported)
+    if all(lim.unlimited for lim in limits.values()) and not reported:
+        usage: dict = defaultdict(WindowUsage)  # nothing to count against (e.g. OpenAI without limits)
+    else:
+        daily = any(lim.has_daily for lim in limits.values())
+        usage = window_usage(provider, orgs, model, now, daily=daily, reported=reported)
     return {org: judge(limits[org], usage[org], budgets.get(org), tokens, now) for org in orgs}
 
 
