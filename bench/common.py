@@ -15,23 +15,29 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-PG_BENCH_DB = "cosmosquest_bench"
-SQLITE_PATH = Path(tempfile.gettempdir()) / "cosmosquest-bench.sqlite3"
+
+
+def _names() -> tuple[str, Path]:
+    # Each benchmark names its own database, so two can run at once without dropping each other's.
+    name = os.environ.get("BENCH_DB_NAME", "cosmosquest_bench")
+    return name, Path(tempfile.gettempdir()) / f"{name}.sqlite3"
 
 
 def database_url(db: str) -> str:
+    pg_name, sqlite_path = _names()
     if db == "postgres":
-        return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_BENCH_DB
+        return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + pg_name
     if db == "sqlite":
-        return f"sqlite:///{SQLITE_PATH}"
+        return f"sqlite:///{sqlite_path}"
     raise SystemExit(f"--db must be postgres or sqlite, not {db!r}")
 
 
-def configure_environment(db: str, **extra: str) -> None:
+def configure_environment(db: str, *, name: str = "cosmosquest_bench", **extra: str) -> None:
     """Environment for this process and every process it spawns (spawn copies os.environ)."""
     from cryptography.fernet import Fernet
 
     sys.path.insert(0, str(ROOT))
+    os.environ["BENCH_DB_NAME"] = name
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "cosmosquest.settings",
@@ -49,15 +55,16 @@ def configure_environment(db: str, **extra: str) -> None:
 
 def create_database(db: str) -> None:
     """A fresh, migrated benchmark database."""
+    pg_name, sqlite_path = _names()
     if db == "postgres":
         import psycopg
 
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {PG_BENCH_DB}")
+            conn.execute(f"DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {pg_name}")
     else:
         for suffix in ("", "-wal", "-shm"):
-            Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
+            Path(f"{sqlite_path}{suffix}").unlink(missing_ok=True)
     subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v0"], check=True, env=os.environ.copy()
     )

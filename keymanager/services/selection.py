@@ -1,9 +1,9 @@
-"""Choosing a key: a short transaction that locks, chooses, stamps and commits.
+"""Choosing a key: a short transaction that looks, locks, checks, stamps and commits.
 
-On PostgreSQL the lock is `SELECT ... FOR UPDATE SKIP LOCKED` on the (organization,
-model) budget rows, so concurrent workers each take a different organization instead of
-queueing; on SQLite the IMMEDIATE transaction (settings) serializes writers. The usage-log
-row written here is the reservation; the HTTP call happens after commit.
+On PostgreSQL the lock is `SELECT ... FOR UPDATE SKIP LOCKED` on the budget row of the
+chosen (organization, model), so concurrent workers each take a different organization
+instead of queueing; on SQLite the IMMEDIATE transaction (settings) serializes writers. The
+usage-log row written here is the reservation; the HTTP call happens after commit.
 """
 
 from __future__ import annotations
@@ -68,27 +68,24 @@ def acquire(
     )
     if not orgs:
         return NoKey(retry_after=None)
-    ensure_budget_rows(provider, orgs, model)
+    ensure_budget_rows(provider, orgs, model)  # outside the transaction: rows to lock must exist
 
     with transaction.atomic():
         now = timezone.now()
-        budgets = _lock_budgets(provider, model, orgs)
-        if not budgets:
-            # Every organization is being chosen from by another worker this instant.
-            return NoKey(retry_after=0.01)
         keys = list(
             Key.objects.filter(provider=provider, enabled=True).values(
                 "id", "organization", "order", "last_used_at", "secret_encrypted"
             )
         )
-        usable = [k for k in keys if k["id"] not in exclude and k["organization"] in budgets]
+        usable = [k for k in keys if k["id"] not in exclude]
         if not usable:
-            return NoKey(retry_after=None if not [k for k in keys if k["id"] not in exclude] else 0.01)
-        cooling = _cooldown_ends(provider, model, usable, list(budgets), now)
-        verdicts = _judge_organizations(provider, model, list(budgets), budgets, tokens, now)
+            return NoKey(retry_after=None)
+        orgs = sorted({k["organization"] for k in usable})
+        budgets = {b.organization: b for b in Budget.objects.filter(provider=provider, model=model, organization__in=orgs)}
+        cooling = _cooldown_ends(provider, model, usable, orgs, now)
+        verdicts = _judge_organizations(provider, model, orgs, budgets, tokens, now)
 
-        candidates = []
-        waits = []
+        candidates, waits = [], []
         for key in usable:
             verdict = verdicts[key["organization"]]
             ends = [cooling.get(("key", key["id"])), cooling.get(("org", key["organization"]))]
@@ -103,8 +100,14 @@ def acquire(
             finite = [w for w in waits if math.isfinite(w)]
             return NoKey(retry_after=max(0.01, min(finite)) if finite else None)
 
-        key = _choose(candidates, keys, strategy, quest)
-        Key.objects.filter(pk=key["id"]).update(last_used_at=now)
+        key = _lock_best(candidates, keys, strategy, quest, provider=provider, model=model, tokens=tokens, now=now)
+        if key is None:
+            # Every organization that could serve is being chosen from by another worker.
+            return NoKey(retry_after=0.01)
+        # Conditional stamp: a disable committed since the first look wins, and from here
+        # on this row lock makes a concurrent disable wait until this choice is committed.
+        if not Key.objects.filter(pk=key["id"], enabled=True).update(last_used_at=now):
+            return NoKey(retry_after=0.01)
         log = UsageLog.objects.create(
             request_id=request_id,
             key_id=key["id"],
@@ -130,11 +133,43 @@ def acquire(
     )
 
 
-def _lock_budgets(provider: str, model: str, orgs: list[str]) -> dict[str, Budget]:
-    query = Budget.objects.filter(provider=provider, model=model, organization__in=orgs)
-    if connection.features.has_select_for_update_skip_locked:
-        query = query.select_for_update(skip_locked=True)
-    return {b.organization: b for b in query}
+def _lock_best(
+    candidates: list[tuple[dict, Verdict]],
+    all_keys: list[dict],
+    strategy: str,
+    quest: int | None,
+    *,
+    provider: str,
+    model: str,
+    tokens: int,
+    now: datetime,
+) -> dict | None:
+    """Lock the budget row of the best candidate's organization and return that key.
+
+    On PostgreSQL an organization whose row another worker holds is skipped (SKIP LOCKED),
+    so workers spread over organizations instead of queueing, and the organization is judged
+    again once locked: the first look was taken without the lock. SQLite's IMMEDIATE
+    transaction has already serialized this whole function, so the first look stands.
+    """
+    ranked = _rank(candidates, all_keys, strategy, quest)
+    if not connection.features.has_select_for_update_skip_locked:
+        return ranked[0]
+    tried: set[str] = set()
+    for key in ranked:
+        org = key["organization"]
+        if org in tried:
+            continue
+        tried.add(org)
+        budget = (
+            Budget.objects.select_for_update(skip_locked=True)
+            .filter(provider=provider, organization=org, model=model)
+            .first()
+        )
+        if budget is None:
+            continue
+        if _judge_organizations(provider, model, [org], {org: budget}, tokens, now)[org].admits:
+            return key
+    return None
 
 
 def _cooldown_ends(provider: str, model: str, keys: list[dict], orgs: list[str], now: datetime) -> dict:
@@ -166,17 +201,18 @@ def _judge_organizations(
     return {org: judge(limits[org], usage[org], budgets.get(org), tokens, now) for org in orgs}
 
 
-def _choose(candidates: list[tuple[dict, Verdict]], all_keys: list[dict], strategy: str, quest: int | None) -> dict:
+def _rank(candidates: list[tuple[dict, Verdict]], all_keys: list[dict], strategy: str, quest: int | None) -> list[dict]:
+    """Candidates best first. Smart: most headroom, then least recently used (never used
+    first). Quest-based: quest N's key first when it can serve, then as smart."""
+
+    def smart(item: tuple[dict, Verdict]) -> tuple[float, float]:
+        key, verdict = item
+        used = key["last_used_at"]
+        return (-round(verdict.headroom, 3), used.timestamp() if used else -math.inf)
+
+    ranked = [key for key, _ in sorted(candidates, key=smart)]
     if strategy == "quest" and quest is not None and all_keys:
         ordered = sorted(all_keys, key=lambda k: (k["order"], k["id"]))
         wanted = ordered[(quest - 1) % len(ordered)]["id"]
-        for key, _ in candidates:
-            if key["id"] == wanted:
-                return key
-    # Smart: most headroom first; among equals the least recently used (never used first).
-    def rank(item: tuple[dict, Verdict]) -> tuple[float, float]:
-        key, verdict = item
-        used = key["last_used_at"]
-        return (round(verdict.headroom, 3), -used.timestamp() if used else math.inf)
-
-    return max(candidates, key=rank)[0]
+        ranked.sort(key=lambda k: k["id"] != wanted)  # stable: the rest keep their order
+    return ranked
