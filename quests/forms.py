@@ -1,0 +1,57 @@
+"""Forms of the game's pages."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.forms import UserCreationForm
+
+from quests.services.players import InvalidCallsign, callsign_clean
+
+
+class AnswerForm(forms.Form):
+    """One radio group per question. The options' texts come from the run; the correct index
+    is never part of the form."""
+
+    def __init__(self, *args, questions: list[dict], **kwargs):
+        super().__init__(*args, **kwargs)
+        for i, question in enumerate(questions, start=1):
+            self.fields[f"q{i}"] = forms.TypedChoiceField(
+                label=question["prompt"],
+                choices=[(str(j), option) for j, option in enumerate(question["options"])],
+                coerce=int,
+                widget=forms.RadioSelect,
+                error_messages={"required": f"Choose an answer for question {i}."},
+            )
+
+    def tampered(self) -> bool:
+        """A value that no honest form can send: an option that does not exist, or a field
+        the form never had."""
+        if not self.is_bound:
+            return False
+        known = set(self.fields) | {"csrfmiddlewaretoken"}
+        if any(name not in known for name in self.data):
+            return True
+        if any(len(self.data.getlist(name)) > 1 for name in self.fields if hasattr(self.data, "getlist")):
+            return True
+        for name, field in self.fields.items():
+            value = self.data.get(name)
+            if value not in (None, "") and value not in {key for key, _ in field.choices}:
+                return True
+        return False
+
+    def answers(self) -> list[int]:
+        return [self.cleaned_data[name] for name in self.fields]
+
+
+class CallsignForm(forms.Form):
+    callsign = forms.CharField(max_length=24, label="Callsign", help_text="3 to 24 characters.")
+
+    def clean_callsign(self) -> str:
+        try:
+            return callsign_clean(self.cleaned_data["callsign"])
+        except InvalidCallsign as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class SignupForm(UserCreationForm):
+    pass

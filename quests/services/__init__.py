@@ -1,0 +1,1 @@
+"""The game's service layer: views, admin, commands and tasks call these."""

@@ -1,0 +1,103 @@
+"""Grading a run on the server: answers are checked here and nowhere else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from quests.models import Player, QuestRun, RunStatus
+from quests.services.scoring import rank_for, run_xp, streak_after
+
+
+class GradingError(Exception):
+    """A submission that cannot be graded; `status` is the HTTP status the view answers with."""
+
+    status = 400
+    title = "Transmission rejected"
+
+
+class RunNotFound(GradingError):
+    status = 404
+    title = "Mission not found"
+
+
+class RunNotReady(GradingError):
+    title = "Mission not ready"
+
+
+class RunAlreadyAnswered(GradingError):
+    title = "Mission already answered"
+
+
+class InvalidAnswers(GradingError):
+    title = "Invalid answers"
+
+
+@dataclass(frozen=True)
+class Graded:
+    run: QuestRun
+    correct: int
+    xp: int
+    rank_before: str
+    rank_after: str
+
+    @property
+    def promoted(self) -> bool:
+        return self.rank_before != self.rank_after
+
+
+def check_answers(*, run: QuestRun, answers: list[int]) -> None:
+    if len(answers) != len(run.questions):
+        raise InvalidAnswers(f"Expected {len(run.questions)} answers, got {len(answers)}.")
+    for i, (answer, question) in enumerate(zip(answers, run.questions, strict=True), start=1):
+        if isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(question["options"]):
+            raise InvalidAnswers(f"The answer to question {i} is not one of its options.")
+
+
+def run_grade(*, run_id: int, player: Player, answers: list[int]) -> Graded:
+    """Grade the player's answers once. A second submission, someone else's run or an
+    answer out of range raises a GradingError and changes nothing."""
+    run = QuestRun.objects.filter(pk=run_id, player=player).select_related("quest").first()
+    if run is None:
+        raise RunNotFound("There is no mission with that number in your log.")
+    if run.status == RunStatus.ANSWERED:
+        raise RunAlreadyAnswered("You have already answered this mission; its result is in your log.")
+    if run.status != RunStatus.READY:
+        raise RunNotReady("This mission's transmission has not arrived yet.")
+    check_answers(run=run, answers=answers)
+    correct = sum(1 for a, q in zip(answers, run.questions, strict=True) if a == q["answer"])
+    now = timezone.now()
+    today = timezone.localdate(now)
+    with transaction.atomic():
+        # Lock the player row first: concurrent submissions queue here, and the conditional
+        # update below lets exactly one of them through.
+        locked = Player.objects.select_for_update().get(pk=player.pk)
+        streak = streak_after(last_played_on=locked.last_played_on, streak_days=locked.streak_days, today=today)
+        xp = run_xp(correct=correct, total=len(run.questions), streak_days=streak)
+        done = QuestRun.objects.filter(pk=run.pk, player=player, status=RunStatus.READY).update(
+            status=RunStatus.ANSWERED, answers=answers, correct_count=correct, xp_awarded=xp, answered_at=now
+        )
+        if not done:
+            raise RunAlreadyAnswered("You have already answered this mission; its result is in your log.")
+        perfect = int(correct == len(run.questions))
+        Player.objects.filter(pk=player.pk).update(
+            xp=F("xp") + xp,
+            runs_completed=F("runs_completed") + 1,
+            perfect_runs=F("perfect_runs") + perfect,
+            correct_answers=F("correct_answers") + correct,
+            streak_days=streak,
+            best_streak=Greatest(F("best_streak"), streak),
+            last_played_on=today,
+        )
+    run.refresh_from_db()
+    return Graded(
+        run=run,
+        correct=correct,
+        xp=xp,
+        rank_before=rank_for(locked.xp).name,
+        rank_after=rank_for(locked.xp + xp).name,
+    )

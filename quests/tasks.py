@@ -1,0 +1,38 @@
+"""django-q2 tasks of the game. They take ids, never model instances or secrets."""
+
+from __future__ import annotations
+
+from django_q.models import Schedule
+
+from quests.conf import game_settings
+from quests.services.prefetch import buffer_refill
+
+REFILL_SCHEDULE = "quests.refill_buffers"
+# Below Q_CLUSTER's timeout (120 s) and retry (180 s): a slow refill is never delivered twice.
+TASK_TIMEOUT = 100
+
+
+def refill_buffers() -> dict:
+    """Scheduled: top up every quest's buffer within the caps and the pool's headroom."""
+    report = buffer_refill()
+    return {"created": report.created, "stopped": report.stopped}
+
+
+def refill_quest(quest_id: int) -> dict:
+    """Enqueued when a player takes a buffered run of this quest."""
+    report = buffer_refill(quest_ids=[quest_id], max_runs=game_settings().buffer_size)
+    return {"created": report.created, "stopped": report.stopped}
+
+
+def ensure_schedules() -> list[Schedule]:
+    """Create or update the game's schedules; safe to call any number of times."""
+    schedule, _ = Schedule.objects.update_or_create(
+        name=REFILL_SCHEDULE,
+        defaults={
+            "func": "quests.tasks.refill_buffers",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": game_settings().refill_every_minutes,
+            "repeats": -1,
+        },
+    )
+    return [schedule]

@@ -1,0 +1,65 @@
+"""Helpers and fixtures for the game's tests (imported by tests/test_quests_*.py and test_game_*.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from quests.models import Player, Quest, QuestRun, RunSource, RunStatus
+from quests.services.archive import library
+
+
+def archive_content(quest_number: int = 1, index: int = 0) -> dict:
+    return library()[quest_number][index].content.as_dict()
+
+
+def make_run(
+    *,
+    quest_number: int = 1,
+    player: Player | None = None,
+    source: str = RunSource.BUFFER,
+    status: str = RunStatus.READY,
+    index: int = 0,
+) -> QuestRun:
+    content = archive_content(quest_number, index)
+    return QuestRun.objects.create(
+        quest=Quest.objects.get(number=quest_number),
+        player=player,
+        source=source,
+        status=status,
+        title=content["title"],
+        briefing=content["briefing"],
+        questions=content["questions"],
+    )
+
+
+def right_answers(run: QuestRun) -> dict[str, str]:
+    return {f"q{i}": str(q["answer"]) for i, q in enumerate(run.questions, start=1)}
+
+
+def wrong_answers(run: QuestRun) -> dict[str, str]:
+    return {f"q{i}": str((q["answer"] + 1) % 4) for i, q in enumerate(run.questions, start=1)}
+
+
+def session_player(client) -> Player:
+    return Player.objects.get(pk=client.session["quests_player_id"])
+
+
+@pytest.fixture
+def game_settings(settings):
+    """No background refills unless a test asks: keeps request paths free of LLM calls."""
+    settings.QUESTS = {"refill_on_serve": False}
+    return settings
+
+
+def seed_quests() -> None:
+    """Re-create the five quests of the data migration (transactional tests flush them)."""
+    import importlib
+
+    seed = importlib.import_module("quests.migrations.0002_seed_quests")
+    for data in seed.QUESTS:
+        Quest.objects.get_or_create(number=data["number"], defaults=data)
+
+
+@pytest.fixture
+def seeded(db):
+    seed_quests()
