@@ -47,7 +47,7 @@ def prepare(limits: str) -> None:
     connections.close_all()
 
 
-def worker(seconds: float, start_at: float) -> tuple[list[float], list[float], int]:
+def worker(seconds: float, barrier, results) -> None:
     setup_django()
     from django.db import connection
 
@@ -61,9 +61,8 @@ def worker(seconds: float, start_at: float) -> tuple[list[float], list[float], i
     result = CallResult("ok", MODEL, 20, 10, 30, RateLimitHeaders(), 1)
     cycles, floor, misses = [], [], 0
     connection.ensure_connection()
-    while time.time() < start_at:
-        time.sleep(0.002)
-    end = start_at + seconds
+    barrier.wait()  # every worker has started Django and connected: start together
+    end = time.time() + seconds
     while time.time() < end:
         t0 = time.perf_counter()
         lease = acquire(
@@ -80,7 +79,7 @@ def worker(seconds: float, start_at: float) -> tuple[list[float], list[float], i
             cursor.fetchone()
         floor.append(time.perf_counter() - t0)
     connection.close()
-    return cycles, floor, misses
+    results.put((cycles, floor, misses))
 
 
 def run(db: str, limits: str, workers: int, seconds: float) -> dict:
@@ -88,9 +87,13 @@ def run(db: str, limits: str, workers: int, seconds: float) -> dict:
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(1) as pool:  # a fresh process: Django's settings are read once per process
         pool.apply(prepare, (limits,))
-    start_at = time.time() + 3.0
-    with ctx.Pool(workers) as pool:
-        parts = pool.starmap(worker, [(seconds, start_at)] * workers)
+    barrier, results = ctx.Barrier(workers), ctx.Queue()
+    procs = [ctx.Process(target=worker, args=(seconds, barrier, results)) for _ in range(workers)]
+    for proc in procs:
+        proc.start()
+    parts = [results.get() for _ in procs]
+    for proc in procs:
+        proc.join()
     cycles = [c for part in parts for c in part[0]]
     floor = [f for part in parts for f in part[1]]
     misses = sum(part[2] for part in parts)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from keymanager.models import Key, Provider
-from keymanager.services.budgets import _known_budgets
+from keymanager.services.budgets import _known_budgets, forget_limits
 from keymanager.services.keys import key_add
 from keymanager.services.providers import forget_clients
 from keymanager.testing.groqstub import GroqStub
@@ -93,7 +93,9 @@ def pool_factory(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
-    # Budget rows are cached per process; each test starts with an empty database.
+    # Budget rows and limits are cached per process; each test starts with a fresh database.
     _known_budgets.clear()
+    forget_limits()
     yield
     _known_budgets.clear()
+    forget_limits()

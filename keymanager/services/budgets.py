@@ -11,6 +11,7 @@ view when someone else spends the same organization's quota.
 from __future__ import annotations
 
 import math
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,11 +61,28 @@ class Limits:
         return self.rpm is None and self.tpm is None and not self.has_daily
 
 
+# Limits change rarely (an admin edits them) but are read on every acquire: keep them for a
+# few seconds per process. Saving a Limit clears this process's copy at once (signals in
+# apps.py); other processes pick the change up within LIMITS_TTL.
+LIMITS_TTL = 5.0
+_limits_cache: dict[tuple[str, str], tuple[float, dict[str, Limit]]] = {}
+
+
+def forget_limits() -> None:
+    _limits_cache.clear()
+
+
+def _limit_rows(provider: str, model: str) -> dict[str, Limit]:
+    cached = _limits_cache.get((provider, model))
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    rows = {row.organization: row for row in Limit.objects.filter(provider=provider, model=model)}
+    _limits_cache[(provider, model)] = (time.monotonic() + LIMITS_TTL, rows)
+    return rows
+
+
 def limits_for(provider: str, organizations: list[str], model: str) -> dict[str, Limits]:
-    rows = {
-        row.organization: row
-        for row in Limit.objects.filter(provider=provider, model=model, organization__in=[*organizations, ""])
-    }
+    rows = _limit_rows(provider, model)
     default = rows.get("")
     result = {}
     for org in organizations:

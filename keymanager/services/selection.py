@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from keymanager.models import Budget, Cooldown, Key, UsageLog
@@ -63,13 +62,6 @@ def acquire(
     attempt: int,
     purpose: str = "",
 ) -> Lease | NoKey:
-    orgs = list(
-        Key.objects.filter(provider=provider, enabled=True).values_list("organization", flat=True).distinct()
-    )
-    if not orgs:
-        return NoKey(retry_after=None)
-    ensure_budget_rows(provider, orgs, model)  # outside the transaction: rows to lock must exist
-
     with transaction.atomic():
         now = timezone.now()
         keys = list(
@@ -81,6 +73,7 @@ def acquire(
         if not usable:
             return NoKey(retry_after=None)
         orgs = sorted({k["organization"] for k in usable})
+        ensure_budget_rows(provider, orgs, model)  # the rows to lock must exist (cached per process)
         budgets = {b.organization: b for b in Budget.objects.filter(provider=provider, model=model, organization__in=orgs)}
         cooling = _cooldown_ends(provider, model, usable, orgs, now)
         verdicts = _judge_organizations(provider, model, orgs, budgets, tokens, now)
@@ -174,15 +167,19 @@ def _lock_best(
 
 def _cooldown_ends(provider: str, model: str, keys: list[dict], orgs: list[str], now: datetime) -> dict:
     """Latest active cooldown end per key and per organization for this model."""
+    key_ids = {k["id"] for k in keys}
     ends: dict[tuple[str, object], datetime] = {}
-    rows = (
-        Cooldown.objects.active(now)
-        .filter(Q(key_id__in=[k["id"] for k in keys]) | Q(provider=provider, organization__in=orgs, key__isnull=True))
-        .filter(Q(model="") | Q(model=model))
-        .values_list("key_id", "organization", "ends_at")
+    # Active cooldowns are few at any time: fetch them all for this model, sort in Python.
+    rows = Cooldown.objects.filter(ends_at__gt=now, model__in=("", model)).values_list(
+        "key_id", "provider", "organization", "ends_at"
     )
-    for key_id, org, ends_at in rows:
-        target = ("key", key_id) if key_id else ("org", org)
+    for key_id, row_provider, org, ends_at in rows:
+        if key_id in key_ids:
+            target = ("key", key_id)
+        elif key_id is None and row_provider == provider and org in orgs:
+            target = ("org", org)
+        else:
+            continue
         if target not in ends or ends[target] < ends_at:
             ends[target] = ends_at
     return ends
