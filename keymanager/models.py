@@ -231,3 +231,101 @@ class Budget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization} / {self.model}"
+
+
+# --- Operator surface: usage rollups for the dashboard and reports, alert incidents -------
+
+# Upper bounds (ms) of the latency histogram kept per rollup row; the last bucket is open.
+# About 1.5x apart, so a percentile read from the histogram is within a bucket's width.
+LATENCY_BOUNDS_MS = (50, 100, 150, 200, 300, 400, 600, 800, 1200, 1600, 2500, 4000, 6000, 10000, 20000, None)
+LATENCY_FIELDS = tuple(f"lat_{i:02d}" for i in range(len(LATENCY_BOUNDS_MS)))
+
+
+class UsageRollup(models.Model):
+    """Usage per hour, key, model and quest, summed from UsageLog by a task.
+
+    The dashboard and reports read these for closed hours and the raw log only for the
+    last hour or so, which keeps them fast with millions of log rows; the raw log can be
+    pruned while the rollups keep the history.
+    """
+
+    hour = models.DateTimeField()
+    key = models.ForeignKey(Key, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    organization = models.CharField(max_length=100)
+    model = models.CharField(max_length=100)
+    quest = models.PositiveSmallIntegerField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    calls = models.PositiveIntegerField(default=0, help_text="Logical calls started (first attempts).")
+    switches = models.PositiveIntegerField(default=0, help_text="Logical calls that needed a second attempt.")
+    successes = models.PositiveIntegerField(default=0)
+    rate_limited = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0, help_text="Failed attempts other than 429s.")
+    pending = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    total_tokens = models.BigIntegerField(default=0)
+    # What the organization's budget counted (UNCOUNTED_OUTCOMES excluded), for limit bars.
+    budget_requests = models.PositiveIntegerField(default=0)
+    budget_tokens = models.BigIntegerField(default=0)
+    latency_count = models.PositiveIntegerField(default=0)
+    latency_sum = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["hour"]), models.Index(fields=["key", "hour"])]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.organization} {self.model}"
+
+
+# One histogram column per latency bucket; added in a loop so columns and bounds stay in step.
+for _name in LATENCY_FIELDS:
+    UsageRollup.add_to_class(_name, models.PositiveIntegerField(default=0))
+
+
+class RollupCursor(models.Model):
+    """How far the rollups reach: every UsageLog row created before `upto` is summed."""
+
+    name = models.CharField(max_length=32, unique=True)
+    upto = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} up to {self.upto:%Y-%m-%d %H:%M}"
+
+
+class IncidentKind(models.TextChoices):
+    PROVIDER_DOWN = "provider_down", "Every key of a provider unavailable"
+    KEY_AUTH = "key_auth", "Key refused by the provider"
+    MODEL_DECOMMISSIONED = "model_decommissioned", "Model decommissioned"
+    SPEND_CAP = "spend_cap", "Organization reached its spend cap"
+
+
+class Incident(models.Model):
+    """A condition admins were told about. At most one open incident per (kind, subject),
+    so each is mailed once when it opens and once when it resolves."""
+
+    kind = models.CharField(max_length=32, choices=IncidentKind.choices)
+    subject = models.CharField(max_length=120, help_text="Provider, key id, model or organization.")
+    summary = models.CharField(max_length=255)
+    detail = models.TextField(blank=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(max_length=255, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+    recovery_notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "subject"], condition=Q(resolved_at__isnull=True), name="incident_one_open"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.summary
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None

@@ -50,6 +50,21 @@ class Stats:
         for i, name in enumerate(LATENCY_FIELDS):
             self.histogram[i] += row.get(name) or 0
 
+    def merge(self, other: Stats) -> Stats:
+        for name in COUNTERS:
+            if name not in LATENCY_FIELDS:
+                setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.openai_fallbacks += other.openai_fallbacks
+        self.histogram = [a + b for a, b in zip(self.histogram, other.histogram, strict=True)]
+        return self
+
+    @classmethod
+    def combine(cls, parts) -> Stats:
+        total = cls()
+        for part in parts:
+            total.merge(part)
+        return total
+
     @property
     def finished_attempts(self) -> int:
         return max(0, self.attempts - self.pending)
@@ -158,10 +173,10 @@ def _rollup_rows(start: datetime, end: datetime, by: tuple[str, ...], provider: 
             groups["g_day"] = TruncDate("hour")
         else:
             groups["g_" + name] = _field(name)
-    aggregates = {name: Sum(name) for name in COUNTERS}
-    aggregates["openai_fallbacks"] = Sum("successes", filter=Q(provider=Provider.OPENAI))
-    rows = query.annotate(**groups).values(*groups.keys()).annotate(**aggregates).order_by()
-    return [_ungroup(row) for row in rows]
+    # "s_" names: an aggregate may not share its name with the column it sums.
+    aggregates = {"s_" + name: Sum(name) for name in COUNTERS}
+    aggregates["s_openai_fallbacks"] = Sum("successes", filter=Q(provider=Provider.OPENAI))
+    return _grouped(query, groups, aggregates)
 
 
 def _raw_rows(start: datetime, end: datetime, by: tuple[str, ...], provider: str | None):
@@ -176,7 +191,14 @@ def _raw_rows(start: datetime, end: datetime, by: tuple[str, ...], provider: str
             groups["g_day"] = TruncDate("created_at")
         else:
             groups["g_" + name] = _field(name)
-    rows = query.annotate(**groups).values(*groups.keys()).annotate(**raw_aggregates()).order_by()
+    return _grouped(query, groups, raw_aggregates())
+
+
+def _grouped(query, groups: dict, aggregates: dict) -> list[dict]:
+    if not groups:
+        row = _ungroup(query.aggregate(**aggregates))
+        return [row] if row.get("attempts") else []
+    rows = query.annotate(**groups).values(*groups).annotate(**aggregates).order_by()
     return [_ungroup(row) for row in rows]
 
 
@@ -185,7 +207,7 @@ def _field(name: str):
 
 
 def _ungroup(row: dict) -> dict:
-    return {(k[2:] if k.startswith("g_") else k): v for k, v in row.items()}
+    return {(k[2:] if k[:2] in ("g_", "s_") else k): v for k, v in row.items()}
 
 
 def curated_fallbacks(*, since: datetime, until: datetime, by: str | None = None) -> dict:

@@ -7,14 +7,17 @@ import csv
 import getpass
 import json
 import sys
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from keymanager.crypto import SecretDecryptionError
 from keymanager.models import Key, Provider
 from keymanager.selectors import key_states
 from keymanager.services import keys as key_services
+from keymanager.services.reports import Stats, usage_stats
 
 FORMATS = ("table", "json", "csv")
 
@@ -36,8 +39,11 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
         listing = sub.add_parser("list", help="Keys, masked, with their state and cooldown end.")
         listing.add_argument("--format", choices=FORMATS, default="table")
-        status = sub.add_parser("status", help="One line per key; exit 1 when no Groq key is available.")
+        status = sub.add_parser(
+            "status", help="One line per key; exit 0 if a Groq key is available, 1 if none, 2 on bad arguments."
+        )
         status.add_argument("--format", choices=FORMATS, default="table")
+        status.add_argument("-q", "--quiet", action="store_true", help="Print nothing; only set the exit code.")
         add = sub.add_parser("add", help="Add a key; the secret is read from stdin or a hidden prompt.")
         add.add_argument("--provider", choices=Provider.values, default=Provider.GROQ)
         add.add_argument("--name", default="")
@@ -94,12 +100,37 @@ class Command(BaseCommand):
     def do_list(self, format: str, **_):
         self._emit(self._rows(), format, ["id", "provider", "name", "organization", "key", "detail"])
 
-    def do_status(self, format: str, **_):
-        rows = self._rows()
-        self._emit(rows, format, ["id", "provider", "name", "key", "state", "cooldown_until"])
-        if not any(r["provider"] == Provider.GROQ and r["state"] == "available" for r in rows):
-            self.stderr.write("No Groq key is available.")
+    def do_status(self, format: str, quiet: bool = False, **_):
+        """For cron and monitoring: the exit code says whether Groq can serve."""
+        now = timezone.now()
+        day = usage_stats(since=now - timedelta(hours=24), until=now, by=("key",))
+        rows = []
+        for row in self._rows():
+            stats = day.get((row["id"],), Stats())
+            rows.append(
+                {
+                    **row,
+                    "calls_24h": stats.attempts,
+                    "success_24h": "-" if stats.success_rate is None else f"{stats.success_rate:.0%}",
+                }
+            )
+        if not quiet:
+            if format == "table" and rows:
+                for row in rows:
+                    self.stdout.write(
+                        f"{row['state'].upper():9} #{row['id']:<4} {row['provider']:6} {row['name']} ({row['key']})  "
+                        f"{row['calls_24h']} calls/24h, {row['success_24h']} ok  {'' if row['state'] == 'available' else row['detail']}".rstrip()
+                    )
+            else:
+                self._emit(rows, format, ["id", "provider", "name", "key", "state", "cooldown_until", "calls_24h", "success_24h"])
+        available = sum(1 for r in rows if r["provider"] == Provider.GROQ and r["state"] == "available")
+        if not available:
+            # SystemExit rather than CommandError: "none available" is an answer, not an error.
+            if not quiet:
+                self.stderr.write("No Groq key is available.")
             sys.exit(1)
+        if not quiet and format == "table":
+            self.stdout.write(self.style.SUCCESS(f"{available} Groq key(s) available."))
 
     def do_add(self, provider: str, name: str, organization: str, order: int | None, **_):
         if sys.stdin is not None and not sys.stdin.isatty():

@@ -1,0 +1,249 @@
+"""Read-only admin of the pool's logs: cooldowns, usage, budgets, incidents, admin changes.
+
+Append-only tables: no add, change or delete; `show_full_result_count = False` so that a
+filtered page does not count millions of rows twice.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import admin
+from django.contrib.admin.models import LogEntry
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from keymanager.models import Budget, Cooldown, Incident, UsageLog
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    show_full_result_count = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def key_link(key) -> str:
+    if key is None:
+        return "–"
+    url = reverse("admin:keymanager_key_change", args=[key.pk])
+    return format_html('<a href="{}">{}</a> <code>{}</code>', url, key.name, key.masked)
+
+
+class ActiveFilter(admin.SimpleListFilter):
+    title = "active"
+    parameter_name = "active"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Active now"), ("no", "Ended")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "yes":
+            return queryset.filter(ends_at__gt=now)
+        if self.value() == "no":
+            return queryset.filter(ends_at__lte=now)
+        return queryset
+
+
+@admin.register(Cooldown)
+class CooldownAdmin(ReadOnlyAdmin):
+    list_display = ["target", "provider", "model_label", "reason", "started_at", "ends_at", "is_active"]
+    list_filter = [ActiveFilter, "reason", "provider"]
+    list_select_related = ["key"]
+    search_fields = ["organization", "model", "key__name"]
+    date_hierarchy = "started_at"
+
+    @admin.display(description="key or organization")
+    def target(self, obj: Cooldown):
+        return key_link(obj.key) if obj.key_id else format_html("organization <strong>{}</strong>", obj.organization)
+
+    @admin.display(description="model", ordering="model")
+    def model_label(self, obj: Cooldown) -> str:
+        return obj.model or "all models"
+
+    @admin.display(description="active", boolean=True)
+    def is_active(self, obj: Cooldown) -> bool:
+        return obj.ends_at > timezone.now()
+
+
+class CreatedFilter(admin.SimpleListFilter):
+    """Recent windows: cheap on a big table (an index range), unlike distinct-value filters."""
+
+    title = "created"
+    parameter_name = "within"
+    WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+
+    def lookups(self, request, model_admin):
+        return [("1h", "Last hour"), ("24h", "Last 24 hours"), ("7d", "Last 7 days")]
+
+    def queryset(self, request, queryset):
+        window = self.WINDOWS.get(self.value())
+        return queryset.filter(created_at__gte=timezone.now() - window) if window else queryset
+
+
+@admin.register(UsageLog)
+class UsageLogAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "call",
+        "attempt",
+        "key_column",
+        "provider",
+        "model",
+        "purpose",
+        "quest",
+        "outcome",
+        "http_status",
+        "error_code",
+        "total_tokens",
+        "latency_ms",
+    ]
+    list_filter = [CreatedFilter, "outcome", "provider", "key"]
+    list_select_related = ["key"]
+    date_hierarchy = "created_at"
+    # Newest first by id: the primary key index, no sort of a large table.
+    ordering = ["-id"]
+    fields = [
+        "created_at",
+        "finished_at",
+        "request_id",
+        "attempt",
+        "attempts_of_call",
+        "key_column",
+        "provider",
+        "organization",
+        "model",
+        "purpose",
+        "quest",
+        "outcome",
+        "http_status",
+        "error_code",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "budget_tokens",
+        "latency_ms",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="call", ordering="request_id")
+    def call(self, obj: UsageLog):
+        """The logical call: a link to every attempt of it."""
+        url = reverse("admin:keymanager_usagelog_changelist") + f"?request_id={obj.request_id}"
+        return format_html('<a href="{}" title="All attempts of this call">{}</a>', url, str(obj.request_id)[:8])
+
+    @admin.display(description="key", ordering="key__name")
+    def key_column(self, obj: UsageLog):
+        return key_link(obj.key)
+
+    @admin.display(description="attempts of this call")
+    def attempts_of_call(self, obj: UsageLog):
+        rows = UsageLog.objects.filter(request_id=obj.request_id).select_related("key").order_by("attempt", "id")
+        return format_html(
+            "<ol>{}</ol>",
+            format_html_join(
+                "",
+                '<li><a href="{}">attempt {}</a>: {} · {} · {} ms</li>',
+                (
+                    (
+                        reverse("admin:keymanager_usagelog_change", args=[row.pk]),
+                        row.attempt,
+                        row.key.name if row.key else "deleted key",
+                        row.get_outcome_display(),
+                        row.latency_ms if row.latency_ms is not None else "–",
+                    )
+                    for row in rows[:50]
+                ),
+            ),
+        )
+
+
+@admin.register(Budget)
+class BudgetAdmin(ReadOnlyAdmin):
+    list_display = [
+        "organization",
+        "model",
+        "provider",
+        "limit_requests",
+        "remaining_requests",
+        "requests_reset_at",
+        "limit_tokens",
+        "remaining_tokens",
+        "tokens_reset_at",
+        "observed_at",
+    ]
+    list_filter = ["provider", "model"]
+
+
+class OpenFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "open"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Open"), ("no", "Resolved")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(resolved_at__isnull=True)
+        if self.value() == "no":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+
+@admin.register(Incident)
+class IncidentAdmin(ReadOnlyAdmin):
+    list_display = ["summary", "kind", "subject", "opened_at", "resolved_at", "is_open", "notified_at"]
+    list_filter = [OpenFilter, "kind"]
+    date_hierarchy = "opened_at"
+    readonly_fields = [
+        "kind",
+        "subject",
+        "summary",
+        "detail",
+        "opened_at",
+        "resolved_at",
+        "resolution",
+        "notified_at",
+        "recovery_notified_at",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description="open", boolean=True)
+    def is_open(self, obj: Incident) -> bool:
+        return obj.is_open
+
+
+class LogEntryAdmin(ReadOnlyAdmin):
+    """Who changed what, when: every add, change, delete and action in admin."""
+
+    list_display = ["action_time", "user", "content_type", "object_link", "action_flag", "change_message"]
+    list_filter = ["action_flag", "content_type", "user"]
+    list_select_related = ["user", "content_type"]
+    search_fields = ["object_repr"]
+    date_hierarchy = "action_time"
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser or request.user.has_perm("admin.view_logentry")
+
+    @admin.display(description="object", ordering="object_repr")
+    def object_link(self, obj: LogEntry):
+        if obj.is_deletion():
+            return obj.object_repr
+        url = obj.get_admin_url()
+        return format_html('<a href="{}">{}</a>', url, obj.object_repr) if url else obj.object_repr
+
+    @admin.display(description="change")
+    def change_message(self, obj: LogEntry) -> str:
+        return obj.get_change_message()
+
+
+if not admin.site.is_registered(LogEntry):
+    admin.site.register(LogEntry, LogEntryAdmin)

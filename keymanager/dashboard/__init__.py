@@ -1,0 +1,1 @@
+"""The API dashboard at /admin/api-dashboard/: pool health and where the quota goes."""

@@ -1,0 +1,162 @@
+"""Charts drawn server-side as inline SVG: no chart library, no CDN, nothing to load.
+
+Every label that came from the database is escaped; numbers are formatted here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+OUTCOME_SERIES = (
+    ("successes", "Success", "cq-ok"),
+    ("rate_limited", "429", "cq-429"),
+    ("errors", "Error", "cq-err"),
+    ("pending", "In flight", "cq-pending"),
+)
+
+
+def _fmt(value: float) -> str:
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M"
+    if value >= 10_000:
+        return f"{value / 1000:.0f}k"
+    if value >= 1000:
+        return f"{value / 1000:.1f}k"
+    return f"{value:.0f}"
+
+
+def _nice_max(value: float) -> float:
+    """Round an axis maximum up to 1, 2 or 5 times a power of ten."""
+    if value <= 0:
+        return 1
+    power = 10 ** (len(str(int(value))) - 1)
+    for step in (1, 2, 5, 10):
+        if value <= step * power:
+            return step * power
+    return 10 * power
+
+
+def _svg(width: int, height: int, label: str, body: list[str], css: str = "") -> SafeString:
+    return mark_safe(
+        f'<svg class="cq-chart {css}" viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'aria-label="{escape(label)}" preserveAspectRatio="xMidYMid meet"><title>{escape(label)}</title>'
+        + "".join(body)
+        + "</svg>"
+    )
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start: datetime
+    values: dict[str, float]
+
+
+def stacked_bars(buckets: list[Bucket], *, label: str, width: int = 720, height: int = 200, axis: bool = True) -> SafeString:
+    """Bars per time bucket, stacked by outcome (OUTCOME_SERIES)."""
+    left, bottom, top, right = (40, 22, 8, 6) if axis else (1, 1, 1, 1)
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = max((sum(b.values.get(k, 0) for k, _, _ in OUTCOME_SERIES) for b in buckets), default=0)
+    ymax = _nice_max(peak)
+    body = []
+    if axis:
+        for frac in (0, 0.5, 1):
+            y = top + plot_h * (1 - frac)
+            body.append(f'<line class="cq-grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>')
+            body.append(f'<text class="cq-axis" x="{left - 4}" y="{y + 3:.1f}" text-anchor="end">{_fmt(ymax * frac)}</text>')
+    n = max(1, len(buckets))
+    slot = plot_w / n
+    bar = max(1.0, slot * 0.78)
+    for i, b in enumerate(buckets):
+        x = left + i * slot + (slot - bar) / 2
+        y = top + plot_h
+        tip = [f"{b.start:%H:%M} UTC"]
+        for key, name, css in OUTCOME_SERIES:
+            v = b.values.get(key, 0)
+            if not v:
+                continue
+            h = plot_h * v / ymax
+            y -= h
+            body.append(f'<rect class="{css}" x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}"/>')
+            tip.append(f"{name}: {v:,.0f}")
+        body.append(
+            f'<rect class="cq-hit" x="{left + i * slot:.1f}" y="{top}" width="{slot:.1f}" height="{plot_h}">'
+            f"<title>{escape(', '.join(tip))}</title></rect>"
+        )
+        if axis and (i % max(1, n // 6) == 0):
+            body.append(f'<text class="cq-axis" x="{x + bar / 2:.1f}" y="{height - 6}" text-anchor="middle">{b.start:%H:%M}</text>')
+    return _svg(width, height, label, body)
+
+
+def lines(
+    buckets: list[Bucket], series: list[tuple[str, str, str]], *, label: str, unit: str = "ms", width: int = 720, height: int = 200
+) -> SafeString:
+    """One polyline per series over time buckets; gaps where a bucket has no value."""
+    left, bottom, top, right = 48, 22, 8, 6
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = max((b.values.get(k) or 0 for b in buckets for k, _, _ in series), default=0)
+    ymax = _nice_max(peak)
+    n = max(1, len(buckets))
+    slot = plot_w / n
+    body = []
+    for frac in (0, 0.5, 1):
+        y = top + plot_h * (1 - frac)
+        body.append(f'<line class="cq-grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        body.append(f'<text class="cq-axis" x="{left - 4}" y="{y + 3:.1f}" text-anchor="end">{_fmt(ymax * frac)} {unit}</text>')
+    for key, name, css in series:
+        segments, current = [], []
+        for i, b in enumerate(buckets):
+            v = b.values.get(key)
+            if v is None:
+                if current:
+                    segments.append(current)
+                current = []
+                continue
+            x = left + i * slot + slot / 2
+            y = top + plot_h * (1 - v / ymax)
+            current.append((x, y, v, b.start))
+        if current:
+            segments.append(current)
+        for seg in segments:
+            points = " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in seg)
+            body.append(f'<polyline class="{css}" fill="none" points="{points}"/>')
+            for x, y, v, start in seg:
+                body.append(
+                    f'<circle class="{css}" cx="{x:.1f}" cy="{y:.1f}" r="2.5">'
+                    f"<title>{escape(name)} {start:%H:%M} UTC: {v:,.0f} {unit}</title></circle>"
+                )
+    for i, b in enumerate(buckets):
+        if i % max(1, n // 6) == 0:
+            body.append(f'<text class="cq-axis" x="{left + i * slot + slot / 2:.1f}" y="{height - 6}" text-anchor="middle">{b.start:%H:%M}</text>')
+    return _svg(width, height, label, body)
+
+
+@dataclass(frozen=True)
+class Meter:
+    label: str
+    used: float
+    limit: float | None
+
+
+def meters(rows: list[Meter], *, label: str, width: int = 720, row_height: int = 22) -> SafeString:
+    """Horizontal bars of use against a limit; amber above 75 %, red above 95 %."""
+    label_w, value_w = 260, 150
+    bar_w = width - label_w - value_w - 10
+    height = max(row_height, row_height * len(rows)) + 4
+    body = []
+    for i, row in enumerate(rows):
+        y = 2 + i * row_height
+        body.append(f'<text class="cq-label" x="0" y="{y + 14}">{escape(row.label)}</text>')
+        body.append(f'<rect class="cq-track" x="{label_w}" y="{y + 4}" width="{bar_w}" height="12" rx="2"/>')
+        if row.limit:
+            share = min(1.0, row.used / row.limit)
+            css = "cq-err" if share > 0.95 else "cq-429" if share > 0.75 else "cq-ok"
+            body.append(f'<rect class="{css}" x="{label_w}" y="{y + 4}" width="{bar_w * share:.1f}" height="12" rx="2"/>')
+            text = f"{_fmt(row.used)} / {_fmt(row.limit)} ({share:.0%})"
+        else:
+            text = f"{_fmt(row.used)} (no limit)"
+        body.append(f'<text class="cq-value" x="{label_w + bar_w + 8}" y="{y + 14}">{text}</text>')
+    return _svg(width, height, label, body, css="cq-meters")
