@@ -192,6 +192,14 @@ KEYMANAGER = {
     "openai_model": _get("KEYMANAGER_OPENAI_MODEL", "gpt-4o-mini", str),
 }
 
+# --- The game (quests/conf.py has the defaults and what each means) ----------------------
+QUESTS = {
+    "buffer_size": env.int("QUESTS_BUFFER_SIZE", default=3),
+    "refills_per_run": env.int("QUESTS_REFILLS_PER_RUN", default=5),
+    "prefetch_min_headroom": env.float("QUESTS_PREFETCH_MIN_HEADROOM", default=0.5),
+    "refill_on_serve": env.bool("QUESTS_REFILL_ON_SERVE", default=True),
+}
+
 # --- django-q2: ORM broker by default, Redis when REDIS_URL is set -----------------------
 REDIS_URL = _get("REDIS_URL", "", str)
 Q_CLUSTER = {

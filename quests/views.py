@@ -151,7 +151,7 @@ def run_answer(request: HttpRequest, pk: int) -> HttpResponse:
     except GradingError as exc:
         return problem(request, status=exc.status, title=exc.title, message=str(exc), run=run)
     if graded.promoted:
-        messages.success(request, f"Promotion! You are now a {graded.rank_after}.")
+        messages.success(request, f"Promotion! You have been promoted to {graded.rank_after}.")
     return redirect("quests:run_result", pk=run.pk)
 
 

@@ -1,0 +1,74 @@
+"""Operate the game: buffer levels, refills and the curated archive."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from quests.conf import game_settings
+from quests.models import Quest
+from quests.services.archive import library
+from quests.services.prefetch import buffer_levels, buffer_refill
+from quests.services.schema import InvalidRun
+
+
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be at least 1")
+    return number
+
+
+class Command(BaseCommand):
+    help = "Show buffer levels, refill buffers now, or check the curated archive."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        status = sub.add_parser("buffer", help="Buffered runs per quest against the target size.")
+        status.add_argument("--format", choices=["table", "json"], default="table")
+        refill = sub.add_parser("refill", help="Generate buffered runs now, within the pool's headroom.")
+        refill.add_argument("--quest", type=int, action="append", help="Quest number (repeatable); default all.")
+        refill.add_argument("--max", type=positive_int, help="Most runs to generate (default: refills_per_run).")
+        sub.add_parser("archive-check", help="Validate the curated archive; exit non-zero on a problem.")
+
+    def handle(self, *args, action: str, **options):
+        if action == "buffer":
+            self._buffer(options["format"])
+        elif action == "refill":
+            self._refill(options.get("quest"), options.get("max"))
+        else:
+            self._archive_check()
+
+    def _buffer(self, fmt: str) -> None:
+        target = game_settings().buffer_size
+        levels = buffer_levels()
+        quests = {q.number: q.title for q in Quest.objects.filter(enabled=True)}
+        if fmt == "json":
+            self.stdout.write(json.dumps({"target": target, "levels": levels}))
+            return
+        for number, title in sorted(quests.items()):
+            self.stdout.write(f"{number}  {title:<24} {levels.get(number, 0)}/{target}")
+
+    def _refill(self, numbers: list[int] | None, max_runs: int | None) -> None:
+        quest_ids = None
+        if numbers:
+            found = dict(Quest.objects.filter(number__in=numbers).values_list("number", "pk"))
+            missing = sorted(set(numbers) - set(found))
+            if missing:
+                raise CommandError(f"No quest number {', '.join(map(str, missing))}.")
+            quest_ids = list(found.values())
+        report = buffer_refill(quest_ids=quest_ids, max_runs=max_runs)
+        self.stdout.write(f"Generated {report.total} run(s): {report.created or 'none'}")
+        if report.stopped:
+            self.stdout.write(f"Stopped early: {report.stopped}")
+
+    def _archive_check(self) -> None:
+        try:
+            lib = library()
+        except (InvalidRun, KeyError, ValueError) as exc:
+            raise CommandError(f"The archive is invalid: {exc}") from None
+        short = {n: len(lib.get(n, ())) for n in range(1, 6) if len(lib.get(n, ())) < 10}
+        if short:
+            raise CommandError(f"Quests with fewer than 10 archive runs: {short}")
+        self.stdout.write(f"Archive OK: {sum(len(v) for v in lib.values())} runs for quests {sorted(lib)}.")

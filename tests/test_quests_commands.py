@@ -1,0 +1,42 @@
+"""The `quests` management command."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from tests.quests_fixtures import make_run, seeded  # noqa: F401
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("seeded")]
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command("quests", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_it_shows_buffer_levels(settings):
+    settings.QUESTS = {"buffer_size": 3}
+    make_run(quest_number=2)
+    assert "2  Martian Geology" in run("buffer") and "1/3" in run("buffer")
+    assert json.loads(run("buffer", "--format", "json"))["levels"]["2"] == 1
+
+
+def test_it_refills_on_demand(pool_factory, settings):
+    settings.QUESTS = {"buffer_size": 2}
+    pool_factory(orgs=2)
+    assert "Generated 2 run(s)" in run("refill", "--quest", "4")
+    with pytest.raises(CommandError, match="No quest number 9"):
+        run("refill", "--quest", "9")
+
+
+def test_it_reports_an_exhausted_pool_without_failing():
+    assert "Stopped early" in run("refill")
+
+
+def test_it_checks_the_archive():
+    assert "Archive OK: 50 runs" in run("archive-check")
