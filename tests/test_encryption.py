@@ -92,11 +92,14 @@ def test_a_malformed_encryption_key_is_a_configuration_error(settings):
         crypto.encrypt("x")
 
 
-def test_a_wrong_key_fails_closed_inside_complete(pool_factory, settings):
-    from keymanager.services import complete
+def test_a_wrong_key_fails_closed_inside_complete(pool_factory, settings, caplog):
+    from keymanager.services import PoolExhausted, PoolMisconfigured, complete
 
     pool = pool_factory(orgs=1)
     settings.KEY_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
-    with pytest.raises(crypto.SecretDecryptionError):
+    with pytest.raises(PoolMisconfigured) as info:
         complete(messages=[{"role": "user", "content": "hi"}], max_tokens=10)
+    assert isinstance(info.value, PoolExhausted)  # the game serves its fallback
+    assert isinstance(info.value.__cause__, crypto.SecretDecryptionError)
+    assert any(r.levelname == "CRITICAL" for r in caplog.records)
     assert pool.stub.stats()["requests"] == 0

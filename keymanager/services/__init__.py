@@ -1,6 +1,13 @@
 """The key pool's service layer. Views, admin, commands and tasks call these."""
 
 from keymanager.services.complete import CompletionResult, complete
-from keymanager.services.errors import KeyPoolError, PoolExhausted, RequestRejected
+from keymanager.services.errors import KeyPoolError, PoolExhausted, PoolMisconfigured, RequestRejected
 
-__all__ = ["CompletionResult", "KeyPoolError", "PoolExhausted", "RequestRejected", "complete"]
+__all__ = [
+    "CompletionResult",
+    "KeyPoolError",
+    "PoolExhausted",
+    "PoolMisconfigured",
+    "RequestRejected",
+    "complete",
+]

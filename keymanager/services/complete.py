@@ -12,7 +12,7 @@ from keymanager import crypto
 from keymanager.models import Key, Outcome, Provider
 from keymanager.services.budgets import DEFAULT_MAX_TOKENS, estimate_prompt_tokens
 from keymanager.services.config import PoolSettings, pool_settings
-from keymanager.services.errors import PoolExhausted, RequestRejected
+from keymanager.services.errors import PoolExhausted, PoolMisconfigured, RequestRejected
 from keymanager.services.headers import RateLimitHeaders
 from keymanager.services.outcomes import record_failure, record_success
 from keymanager.services.providers import ProviderFailure, call
@@ -178,10 +178,13 @@ def _serve_from(
 def _attempt(lease: Lease, model, messages, temperature, max_tokens, response_format, state: _Call):
     try:
         secret = crypto.decrypt(lease.secret_encrypted)
-    except crypto.SecretDecryptionError:
-        # Fail closed: never send ciphertext as a key. Free the reservation, then surface it.
-        record_failure(lease, ProviderFailure(Outcome.BAD_REQUEST, None, "decryption_failed", "", RateLimitHeaders(), 0), state.conf)
-        raise
+    except crypto.SecretDecryptionError as exc:
+        # Fail closed: never send ciphertext as a key. Free the reservation and stop the call;
+        # players get the fallback (PoolExhausted), operators a CRITICAL log line.
+        failure = ProviderFailure(Outcome.BAD_REQUEST, None, "decryption_failed", "", RateLimitHeaders(), 0)
+        record_failure(lease, failure, state.conf)
+        logger.critical("Key id=%s cannot be decrypted: %s", lease.key_id, exc)
+        raise PoolMisconfigured(str(exc), retry_after=state.conf.rate_limit_cooldown) from exc
     timeout = max(1.0, min(state.conf.request_timeout, state.remaining()))
     return call(
         provider=lease.provider,

@@ -19,6 +19,13 @@ class PoolExhausted(KeyPoolError):
         self.retry_after = max(0.0, float(retry_after))
 
 
+class PoolMisconfigured(PoolExhausted):
+    """The pool cannot work as configured (e.g. KEY_ENCRYPTION_KEYS cannot decrypt the keys).
+
+    A PoolExhausted, so callers serve their fallback; the cause is logged at CRITICAL.
+    """
+
+
 class RequestRejected(KeyPoolError):
     """The provider refused the request itself (400, 413): no key would do better.
 
