@@ -67,7 +67,8 @@ def send_daily_report() -> str:
     rows = report_rows(stats, "key", curated={})
     total = usage_stats(since=since, until=now)
     curated = curated_fallbacks(since=since, until=now).get((), None)
-    rows += report_rows(total, None, curated={(): curated} if curated is not None else {})
+    total_row = report_rows(total, None, curated={(): curated} if curated is not None else {})[0]
+    rows.append({"key": total_row.pop("group"), **total_row})
     body = (
         f"CosmosQuest key pool usage, {since:%Y-%m-%d %H:%M} to {now:%Y-%m-%d %H:%M} UTC\n\n"
         + render_table(rows, "key")

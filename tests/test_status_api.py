@@ -1,0 +1,97 @@
+"""/api/status for anonymous, staff and token callers; never a secret in any answer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from keymanager.models import Key
+from tests.test_admin_pages import EveryState
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def every_state(db):
+    return EveryState()
+URL = "/api/status"
+TOKEN = "status-token-for-tests-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _token(settings):
+    settings.STATUS_TOKEN = TOKEN
+
+
+def test_the_url_is_the_named_one():
+    assert reverse("keymanager:status") == URL
+
+
+def test_anonymous_callers_get_counts_only(client, every_state):
+    response = client.get(URL)
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    data = response.json()
+    assert set(data) == {"status", "keys", "success_rate_1h", "generated_at"}
+    assert data["status"] == "ok" or data["status"] == "degraded"
+    assert data["keys"]["groq"] == {"available": 1, "cooling": 2, "disabled": 2}
+    assert data["keys"]["openai"] == {"available": 1, "cooling": 0, "disabled": 0}
+    body = response.content.decode()
+    every_state.assert_no_secret(body)
+    for key in Key.objects.all():
+        assert key.masked not in body and key.name not in body
+
+
+def test_staff_sessions_get_per_key_detail(admin_client, every_state):
+    response = admin_client.get(URL)
+    data = response.json()
+    detail = {row["name"]: row for row in data["key_detail"]}
+    assert set(detail) == {k.name for k in Key.objects.all()}
+    cooling = detail["cooling-key"]
+    assert cooling["state"] == "cooling" and cooling["cooldown_until"] and cooling["cooldown_reason"] == "errors"
+    assert detail["disabled-key"]["disabled_reason"] == "rotating"
+    assert detail["available-key"]["calls_24h"] >= 3 and detail["available-key"]["success_rate_24h"] is not None
+    assert detail["available-key"]["key"] == every_state.available.masked
+    assert {"requests_minute", "tokens_day", "share"} <= set(detail["available-key"]["headroom"])
+    every_state.assert_no_secret(response.content.decode())
+    assert "Cookie" in response["Vary"]
+
+
+def test_a_bearer_token_gets_detail(client, every_state):
+    response = client.get(URL, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 200 and len(response.json()["key_detail"]) == 6
+    every_state.assert_no_secret(response.content.decode())
+
+
+def test_a_wrong_token_is_refused_not_downgraded(client, every_state, settings):
+    response = client.get(URL, HTTP_AUTHORIZATION="Bearer nope")
+    assert response.status_code == 401 and response["WWW-Authenticate"].startswith("Bearer")
+    settings.STATUS_TOKEN = ""
+    assert client.get(URL, HTTP_AUTHORIZATION="Bearer ").status_code == 401
+
+
+def test_non_staff_users_get_counts_only(client, django_user_model, every_state):
+    user = django_user_model.objects.create_user("player", password="pw-123456789")
+    client.force_login(user)
+    assert "key_detail" not in client.get(URL).json()
+
+
+def test_status_is_down_with_no_keys_and_degraded_on_openai_only(client, every_state):
+    Key.objects.filter(provider="groq", name="available-key").update(enabled=False)
+    assert client.get(URL).json()["status"] == "degraded"  # only OpenAI can serve
+    Key.objects.update(enabled=False)
+    assert client.get(URL).json()["status"] == "down"
+    Key.objects.all().delete()
+    assert client.get(URL).json()["status"] == "down"
+
+
+def test_only_get_is_allowed(client):
+    assert client.post(URL).status_code == 405
+
+
+def test_success_rate_counts_logical_calls(client, every_state):
+    # Last hour: 5 finished first attempts (+1 pending, +1 in flight), 2 successes.
+    data = json.loads(client.get(URL).content)
+    assert 0 < data["success_rate_1h"] < 1
