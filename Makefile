@@ -7,7 +7,7 @@ PORT ?= 8000
 # The development server runs with DEBUG on unless told otherwise; tests set their own.
 RUN_ENV := DEBUG=$${DEBUG:-true}
 
-.PHONY: setup run test lint migrate stub demo bench-goodput bench-acquire clean
+.PHONY: setup run superuser test lint migrate stub demo clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "CosmosQuest needs Python 3.11 or newer (found %s)" % sys.version.split()[0])'
@@ -24,6 +24,7 @@ migrate: setup
 # Web server and django-q2 cluster side by side; Ctrl-C stops both.
 run: migrate
 	$(RUN_ENV) $(BIN)/python manage.py keys import-env
+	$(RUN_ENV) $(BIN)/python manage.py schedules_setup
 	@echo "CosmosQuest on http://$(HOST):$(PORT)  (admin: http://$(HOST):$(PORT)/admin/, create a login with 'make superuser')"
 	@$(RUN_ENV) $(BIN)/python manage.py qcluster & QPID=$$!; \
 	  trap 'kill $$QPID 2>/dev/null' EXIT INT TERM; \
@@ -37,8 +38,11 @@ demo: migrate
 	@$(BIN)/python -m keymanager.testing.groqstub --port 8900 --orgs 2 --keys-per-org 1 --keys-file .demo-keys.env & SPID=$$!; \
 	  trap 'kill $$SPID 2>/dev/null' EXIT INT TERM; sleep 1; \
 	  set -a; . ./.demo-keys.env; set +a; \
-	  $(RUN_ENV) GROQ_BASE_URL=http://127.0.0.1:8900 $(BIN)/python manage.py keys import-env; \
-	  $(RUN_ENV) GROQ_BASE_URL=http://127.0.0.1:8900 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	  $(RUN_ENV) $(BIN)/python manage.py keys import-env; \
+	  $(RUN_ENV) $(BIN)/python manage.py schedules_setup; \
+	  $(RUN_ENV) $(BIN)/python manage.py qcluster & QPID=$$!; \
+	  trap 'kill $$SPID $$QPID 2>/dev/null' EXIT INT TERM; \
+	  $(RUN_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
