@@ -33,9 +33,12 @@ run: migrate
 superuser: migrate
 	$(RUN_ENV) $(BIN)/python manage.py createsuperuser
 
-# The game against the Groq stand-in server, for playing without real keys.
+# The game against the Groq stand-in server, for playing without real keys (the same
+# stand-in keys every time: they are kept in the git-ignored .demo-stub.json).
 demo: migrate
-	@$(BIN)/python -m keymanager.testing.groqstub --port 8900 --orgs 2 --keys-per-org 1 --keys-file .demo-keys.env & SPID=$$!; \
+	@test -f .demo-stub.json || $(BIN)/python -c 'import json; from keymanager.testing.groqstub import make_key; \
+	  print(json.dumps({"orgs": {f"org_{n}": {"keys": [make_key()]} for n in (1, 2)}}))' > .demo-stub.json
+	@$(BIN)/python -m keymanager.testing.groqstub --port 8900 --config .demo-stub.json --keys-file .demo-keys.env & SPID=$$!; \
 	  trap 'kill $$SPID 2>/dev/null' EXIT INT TERM; sleep 1; \
 	  set -a; . ./.demo-keys.env; set +a; \
 	  $(RUN_ENV) $(BIN)/python manage.py keys import-env; \
