@@ -1,7 +1,7 @@
 """Load benchmark of the game's pages: gunicorn + locust, 50 concurrent players.
 
     .venv/bin/python bench/game_load.py                      # SQLite
-    .venv/bin/python bench/game_load.py --database postgres://postgres@127.0.0.1:5432/cosmosquest_bench
+    .venv/bin/python bench/game_load.py --database postgres://postgres@127.0.0.1:5432/cosmosquest_game_bench
 
 Sets up a fresh database, fills every quest's buffer, starts gunicorn with DEBUG off and no
 keys in the pool (so an empty buffer falls back to the archive, never the network), runs
