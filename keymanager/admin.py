@@ -173,15 +173,15 @@ class KeyAdmin(admin.ModelAdmin):
 
     @admin.display(description="key")
     def masked_key(self, obj: Key) -> str:
-        return format_html("<code>{}</code>", obj.masked) if obj.masked else "–"
+        return format_html('<code class="cq-nowrap">{}</code>', obj.masked) if obj.masked else "–"
 
     @admin.display(description="state", ordering=F("cooldown_until").desc(nulls_first=True))
     def state_badge(self, obj: Key):
-        return render_to_string("keymanager/state_badge.html", {"state": self._state(obj)})
+        return render_to_string("keymanager/state_badge.html", {"state": self._state(obj), "compact": True})
 
     @admin.display(description="state")
     def state_detail(self, obj: Key):
-        return self.state_badge(obj)
+        return render_to_string("keymanager/state_badge.html", {"state": self._state(obj)})
 
     @admin.display(description="success 24 h")
     def success_rate_24h(self, obj: Key) -> str:

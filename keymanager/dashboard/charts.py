@@ -55,7 +55,7 @@ class Bucket:
     values: dict[str, float]
 
 
-def stacked_bars(buckets: list[Bucket], *, label: str, width: int = 720, height: int = 200, axis: bool = True) -> SafeString:
+def stacked_bars(buckets: list[Bucket], *, label: str, width: int = 520, height: int = 180, axis: bool = True) -> SafeString:
     """Bars per time bucket, stacked by outcome (OUTCOME_SERIES)."""
     left, bottom, top, right = (40, 22, 8, 6) if axis else (1, 1, 1, 1)
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -92,7 +92,7 @@ def stacked_bars(buckets: list[Bucket], *, label: str, width: int = 720, height:
 
 
 def lines(
-    buckets: list[Bucket], series: list[tuple[str, str, str]], *, label: str, unit: str = "ms", width: int = 720, height: int = 200
+    buckets: list[Bucket], series: list[tuple[str, str, str]], *, label: str, unit: str = "ms", width: int = 520, height: int = 180
 ) -> SafeString:
     """One polyline per series over time buckets; gaps where a bucket has no value."""
     left, bottom, top, right = 48, 22, 8, 6
@@ -141,9 +141,9 @@ class Meter:
     limit: float | None
 
 
-def meters(rows: list[Meter], *, label: str, width: int = 720, row_height: int = 22) -> SafeString:
+def meters(rows: list[Meter], *, label: str, width: int = 1000, row_height: int = 20) -> SafeString:
     """Horizontal bars of use against a limit; amber above 75 %, red above 95 %."""
-    label_w, value_w = 260, 150
+    label_w, value_w = 300, 170
     bar_w = width - label_w - value_w - 10
     height = max(row_height, row_height * len(rows)) + 4
     body = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -10,7 +11,9 @@ from django.utils.cache import add_never_cache_headers
 
 from keymanager.dashboard.context import dashboard_context
 
-REFRESH_SECONDS = 10
+
+def refresh_seconds() -> int:
+    return int(getattr(settings, "KEYMANAGER_DASHBOARD_REFRESH_SECONDS", 10))
 
 
 def _dashboard(request: HttpRequest) -> HttpResponse:
@@ -21,7 +24,7 @@ def _dashboard(request: HttpRequest) -> HttpResponse:
         **({} if fragment else admin.site.each_context(request)),
         **dashboard_context(),
         "title": "API dashboard",
-        "refresh_seconds": REFRESH_SECONDS,
+        "refresh_seconds": refresh_seconds(),
     }
     template = "keymanager/dashboard/body.html" if fragment else "keymanager/dashboard/page.html"
     response = TemplateResponse(request, template, context)
