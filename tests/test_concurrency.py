@@ -30,6 +30,12 @@ def check_budgets(stub, orgs: int, served: int) -> None:
     assert UsageLog.objects.count() == stats["requests"]
     assert UsageLog.objects.filter(outcome=Outcome.SUCCESS).count() == served
     assert not UsageLog.objects.filter(outcome=Outcome.PENDING).exists()
+    # Shown with `pytest -s`: the figures behind the assertions.
+    print(
+        f"\n[{connection.vendor}] served {served}, requests seen by the stand-in {stats['requests']}, "
+        f"429s {stats['by_status'].get('429', 0)}, over budget {stats['over_budget']}, "
+        f"usage-log rows {UsageLog.objects.count()}, admitted per organization {sorted(admitted.values())}"
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -60,6 +66,7 @@ def test_threads_never_overrun_a_budget(pool_factory, settings):
     for t in threads:
         t.join()
     assert results["served"] + results["exhausted"] == 200
+    print(f"\n8 threads x 25 calls: {dict(results)}")
     check_budgets(pool.stub, orgs=3, served=results["served"])
 
 
@@ -80,4 +87,5 @@ def test_processes_never_overrun_a_budget(pool_factory, settings):
         totals.update({k: v for k, v in result.items() if k != "errors"})
     assert totals["other"] == 0, [r.get("errors") for r in outcomes]
     assert totals["served"] + totals["exhausted"] == 400
+    print(f"\n8 processes x 50 calls: {dict(totals)}")
     check_budgets(pool.stub, orgs=4, served=totals["served"])
