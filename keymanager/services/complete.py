@@ -40,9 +40,15 @@ class CompletionResult:
 
 @dataclass
 class _Call:
-    """State of one logical call across its attempts."""
+    """One logical call: what is asked, and its state across attempts."""
 
     conf: PoolSettings
+    messages: list[dict]
+    max_tokens: int
+    temperature: float | None = None
+    response_format: dict | None = None
+    quest: int | None = None
+    purpose: str = ""
     request_id: uuid.UUID = field(default_factory=uuid.uuid4)
     started: float = field(default_factory=time.monotonic)
     attempts: int = 0
@@ -76,8 +82,15 @@ def complete(
     if not messages:
         raise RequestRejected("messages must not be empty", status=None, code="invalid_request")
     conf = pool_settings()
-    state = _Call(conf=conf)
-    max_tokens = max_tokens or DEFAULT_MAX_TOKENS
+    state = _Call(
+        conf=conf,
+        messages=messages,
+        max_tokens=max_tokens or DEFAULT_MAX_TOKENS,
+        temperature=temperature,
+        response_format=response_format,
+        quest=quest,
+        purpose=purpose,
+    )
     openai_available = Key.objects.filter(provider=Provider.OPENAI, enabled=True).exists()
     # While OpenAI can still take over, stop waiting for Groq early enough for one attempt.
     reserve = min(conf.request_timeout, conf.wait_budget / 2) if openai_available else 0.0
@@ -86,18 +99,7 @@ def complete(
     if openai_available:
         tiers.append((Provider.OPENAI, conf.openai_model, 0.0))
     for provider, tier_model, keep in tiers:
-        result = _serve_from(
-            state,
-            provider=provider,
-            model=tier_model,
-            keep=keep,
-            quest=quest,
-            purpose=purpose,
-            messages=messages,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            response_format=response_format,
-        )
+        result = _serve_from(state, provider=provider, model=tier_model, keep=keep)
         if result is not None:
             return result
     hint = state.retry_hint if state.retry_hint is not None else conf.rate_limit_cooldown
@@ -106,24 +108,23 @@ def complete(
     )
 
 
-def _serve_from(
-    state: _Call, *, provider: str, model: str, keep: float, quest, purpose, messages, temperature, max_tokens, response_format
-) -> CompletionResult | None:
+def _serve_from(state: _Call, *, provider: str, model: str, keep: float) -> CompletionResult | None:
+    """Serve the call from one provider's keys; None when they cannot within the budget."""
     conf = state.conf
     failures = 0
     avoid: set[int] = set()
+    tokens = estimate_prompt_tokens(state.messages) + state.max_tokens
     while state.remaining() > 0:
-        tokens = estimate_prompt_tokens(messages) + max_tokens
         got = acquire(
             provider=provider,
             model=model,
             tokens=tokens,
             strategy=conf.strategy,
-            quest=quest,
+            quest=state.quest,
             exclude=frozenset(avoid),
             request_id=state.request_id,
             attempt=state.attempts + 1,
-            purpose=purpose,
+            purpose=state.purpose,
         )
         if isinstance(got, NoKey):
             if got.retry_after is None:
@@ -136,7 +137,7 @@ def _serve_from(
 
         state.attempts += 1
         try:
-            result = _attempt(got, model, messages, temperature, max_tokens, response_format, state)
+            result = _attempt(state, got, model)
         except ProviderFailure as failure:
             record_failure(got, failure, conf)
             if failure.outcome in REJECTED:
@@ -175,7 +176,7 @@ def _serve_from(
     return None
 
 
-def _attempt(lease: Lease, model, messages, temperature, max_tokens, response_format, state: _Call):
+def _attempt(state: _Call, lease: Lease, model: str):
     try:
         secret = crypto.decrypt(lease.secret_encrypted)
     except crypto.SecretDecryptionError as exc:
@@ -191,10 +192,10 @@ def _attempt(lease: Lease, model, messages, temperature, max_tokens, response_fo
         key_id=lease.key_id,
         secret=secret,
         model=model,
-        messages=messages,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        response_format=response_format,
+        messages=state.messages,
+        temperature=state.temperature,
+        max_tokens=state.max_tokens,
+        response_format=state.response_format,
         timeout=timeout,
     )
 
