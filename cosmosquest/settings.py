@@ -71,10 +71,12 @@ INSTALLED_APPS = [
     "django_q",
     "keymanager",
     "quests",
+    "axes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "cosmosquest.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -82,6 +84,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into a 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "cosmosquest.urls"
@@ -122,6 +126,18 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins for one username from
+# one address, that pair is refused (429) for AXES_COOLOFF_MINUTES, on the admin and the game's
+# login alike. Username and address together, so a stranger cannot lock an admin out from
+# elsewhere; a success resets the count. Attempts live in the database, shared by every worker.
+# One backend (axes' subclass of ModelBackend), so `login(request, user)` needs no backend name.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesBackend"]
+AXES_FAILURE_LIMIT = _get("AXES_FAILURE_LIMIT", 5, int)
+AXES_COOLOFF_TIME = _get("AXES_COOLOFF_MINUTES", 15, int) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -194,10 +210,10 @@ KEYMANAGER = {
 
 # --- The game (quests/conf.py has the defaults and what each means) ----------------------
 QUESTS = {
-    "buffer_size": env.int("QUESTS_BUFFER_SIZE", default=3),
-    "refills_per_run": env.int("QUESTS_REFILLS_PER_RUN", default=5),
-    "prefetch_min_headroom": env.float("QUESTS_PREFETCH_MIN_HEADROOM", default=0.5),
-    "refill_on_serve": env.bool("QUESTS_REFILL_ON_SERVE", default=True),
+    "buffer_size": _get("QUESTS_BUFFER_SIZE", 3, int),
+    "refills_per_run": _get("QUESTS_REFILLS_PER_RUN", 5, int),
+    "prefetch_min_headroom": _get("QUESTS_PREFETCH_MIN_HEADROOM", 0.5, float),
+    "refill_on_serve": _get("QUESTS_REFILL_ON_SERVE", True, _bool),
 }
 
 # --- django-q2: ORM broker by default, Redis when REDIS_URL is set -----------------------
