@@ -74,9 +74,7 @@ def test_an_admin_logs_in_and_watches_the_dashboard(page, live_server, django_us
 
     # It refreshes in place: the same page, new content, no reload.
     page.evaluate("window.__sameDocument = true")
-    page.wait_for_function(
-        "document.getElementById('api-dashboard').getAttribute('data-refreshed') !== null", timeout=10_000
-    )
+    page.locator("#api-dashboard[data-refreshed]").wait_for(state="attached", timeout=10_000)
     assert page.evaluate("window.__sameDocument") is True
     first = countdown.inner_text()
     page.wait_for_timeout(1500)
