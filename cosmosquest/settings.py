@@ -131,12 +131,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # one address, that pair is refused (429) for AXES_COOLOFF_MINUTES, on the admin and the game's
 # login alike. Username and address together, so a stranger cannot lock an admin out from
 # elsewhere; a success resets the count. Attempts live in the database, shared by every worker.
-# One backend (axes' subclass of ModelBackend), so `login(request, user)` needs no backend name.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesBackend"]
+# One backend (ModelBackend behind axes' check), so `login(request, user)` needs no backend name.
+AUTHENTICATION_BACKENDS = ["cosmosquest.security.ThrottledModelBackend"]
 AXES_FAILURE_LIMIT = _get("AXES_FAILURE_LIMIT", 5, int)
 AXES_COOLOFF_TIME = _get("AXES_COOLOFF_MINUTES", 15, int) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "cosmosquest.security.client_ip"  # the proxy's X-Forwarded-For when behind one
 AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
