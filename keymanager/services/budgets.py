@@ -204,9 +204,15 @@ def judge(
         waits.append((usage.oldest_day + DAY - now).total_seconds())
 
     admits = rpm_left >= 1 and rpd_left >= 1 and tpm_left >= tokens and tpd_left >= tokens
+    # Shares are of the smaller of our limit and the one the provider reports.
+    tpm_cap, rpd_cap = limits.tpm, limits.rpd
+    if budget is not None and budget.limit_tokens:
+        tpm_cap = min(tpm_cap or budget.limit_tokens, budget.limit_tokens)
+    if budget is not None and budget.limit_requests:
+        rpd_cap = min(rpd_cap or budget.limit_requests, budget.limit_requests)
     shares = [
         left / limit
-        for left, limit in ((rpm_left, limits.rpm), (tpm_left, limits.tpm), (rpd_left, limits.rpd), (tpd_left, limits.tpd))
+        for left, limit in ((rpm_left, limits.rpm), (tpm_left, tpm_cap), (rpd_left, rpd_cap), (tpd_left, limits.tpd))
         if limit
     ]
     headroom = max(0.0, min(shares)) if shares else 1.0

@@ -213,3 +213,23 @@ def _rank(candidates: list[tuple[dict, Verdict]], all_keys: list[dict], strategy
         wanted = ordered[(quest - 1) % len(ordered)]["id"]
         ranked.sort(key=lambda k: k["id"] != wanted)  # stable: the rest keep their order
     return ranked
+
+
+def pool_headroom(*, provider: str, model: str) -> float:
+    """The largest share (0..1) of its limits that any usable organization has left for
+    `model`, judged exactly as selection judges it. Background work (prefetch) asks this to
+    leave the quota to interactive calls."""
+    now = timezone.now()
+    keys = list(Key.objects.filter(provider=provider, enabled=True).values("id", "organization"))
+    if not keys:
+        return 0.0
+    orgs = sorted({k["organization"] for k in keys})
+    cooling = _cooldown_ends(provider, model, keys, orgs, now)
+    usable = {
+        k["organization"] for k in keys if ("key", k["id"]) not in cooling and ("org", k["organization"]) not in cooling
+    }
+    if not usable:
+        return 0.0
+    budgets = {b.organization: b for b in Budget.objects.filter(provider=provider, model=model, organization__in=usable)}
+    verdicts = _judge_organizations(provider, model, sorted(usable), budgets, 0, now)
+    return max(v.headroom for v in verdicts.values())
