@@ -178,3 +178,11 @@ def cool_down(
         ends_at=ends_at,
         detail=redact(detail),
     )
+
+
+def mark_unusable(*, request_id, purpose: str) -> int:
+    """The provider answered but the caller could not use the answer (e.g. invalid JSON):
+    relabel the call's successful attempt so usage reports show the wasted call."""
+    return UsageLog.objects.filter(request_id=request_id, outcome=Outcome.SUCCESS).update(
+        purpose=f"{purpose}-invalid"[:50]
+    )

@@ -7,8 +7,8 @@ import random
 import uuid
 from dataclasses import dataclass
 
-from keymanager.models import UsageLog
 from keymanager.services import KeyPoolError, PoolExhausted, complete
+from keymanager.services.outcomes import mark_unusable
 from quests.models import Quest
 from quests.services.schema import InvalidRun, RunContent, parse_reply
 
@@ -58,7 +58,7 @@ def build_messages(*, quest: Quest, topic: str, problem: str | None = None) -> l
 def _mark_invalid(request_id: uuid.UUID, purpose: str) -> None:
     # The pool logged the call as a success (the provider answered); record that the game
     # could not use the answer, so usage reports show wasted calls.
-    UsageLog.objects.filter(request_id=request_id, outcome="success").update(purpose=f"{purpose}-invalid"[:50])
+    mark_unusable(request_id=request_id, purpose=purpose)
 
 
 def generate_content(*, quest: Quest, purpose: str, rng: random.Random | None = None) -> Generated | None:
