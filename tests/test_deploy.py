@@ -1,0 +1,95 @@
+"""Production settings: `check --deploy` is clean with the recipe's environment, start-up fails
+clearly without its secrets, and the deploy/ recipe files are valid."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "cosmosquest.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "KEY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": "cosmosquest.example.org",
+        "CSRF_TRUSTED_ORIGINS": "https://cosmosquest.example.org",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
+        "BEHIND_TLS_PROXY": "true",
+        "SECURE_SSL_REDIRECT": "true",
+        "SECURE_HSTS_SECONDS": "31536000",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+        "SECURE_HSTS_PRELOAD": "true",
+    }
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v is not None}
+
+
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    # A clean environment: only what production_env() sets (a local .env only fills in unset names).
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=env["HOME"], capture_output=True, text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    result = manage(production_env(tmp_path), "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_names_what_is_missing_without_https_settings(tmp_path):
+    env = production_env(
+        tmp_path, SECURE_SSL_REDIRECT="false", SECURE_HSTS_SECONDS="0", SECRET_KEY="short", ALLOWED_HOSTS=""
+    )
+    result = manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode != 0
+    for warning in ("security.W004", "security.W008", "security.W009", "security.W020"):
+        assert warning in result.stderr, warning
+
+
+def test_start_up_refuses_missing_or_malformed_secrets(tmp_path):
+    missing = manage(production_env(tmp_path, SECRET_KEY=""), "check")
+    assert missing.returncode != 0 and "SECRET_KEY is not set" in missing.stderr
+    missing = manage(production_env(tmp_path, KEY_ENCRYPTION_KEYS=""), "check")
+    assert missing.returncode != 0 and "KEY_ENCRYPTION_KEYS is not set" in missing.stderr
+    bad_bool = manage(production_env(tmp_path, SECURE_SSL_REDIRECT="sometimes"), "check")
+    assert bad_bool.returncode != 0 and "SECURE_SSL_REDIRECT='sometimes' is not true or false" in bad_bool.stderr
+
+
+def test_the_gunicorn_config_of_the_recipe_loads(tmp_path):
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    result = subprocess.run(
+        [str(gunicorn), "--check-config", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "cosmosquest.wsgi"],
+        env={**production_env(tmp_path), "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_recipe_env_lists_every_production_setting():
+    listed = {
+        line.split("=", 1)[0].lstrip("# ").strip()
+        for line in (ROOT / "deploy" / "production.env.example").read_text().splitlines()
+        if "=" in line
+    }
+    required = {"DEBUG", "SECRET_KEY", "KEY_ENCRYPTION_KEYS", "ALLOWED_HOSTS", "DATABASE_URL", "BEHIND_TLS_PROXY",
+                "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "STATUS_TOKEN", "REDIS_URL"}
+    assert required <= listed, required - listed
+    for unit in ("cosmosquest-web.service", "cosmosquest-qcluster.service"):
+        text = (ROOT / "deploy" / unit).read_text()
+        assert "EnvironmentFile=/etc/cosmosquest/production.env" in text and "Restart=always" in text
