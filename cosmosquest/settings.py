@@ -209,6 +209,12 @@ KEYMANAGER = {
     "openai_model": _get("KEYMANAGER_OPENAI_MODEL", "gpt-4o-mini", str),
 }
 
+# Operator surface: an outage shorter than this (seconds) sends no alert; usage-log rows
+# older than the retention are pruned daily (rollups keep the history); dashboard refresh.
+KEYMANAGER_ALERT_MIN_OUTAGE = _get("KEYMANAGER_ALERT_MIN_OUTAGE", 120, int)
+KEYMANAGER_USAGE_RETENTION_DAYS = _get("KEYMANAGER_USAGE_RETENTION_DAYS", 30, int)
+KEYMANAGER_DASHBOARD_REFRESH_SECONDS = _get("KEYMANAGER_DASHBOARD_REFRESH_SECONDS", 10, int)
+
 # --- The game (quests/conf.py has the defaults and what each means) ----------------------
 QUESTS = {
     "buffer_size": _get("QUESTS_BUFFER_SIZE", 3, int),
