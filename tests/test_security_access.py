@@ -184,3 +184,26 @@ def test_a_successful_login_resets_the_failure_count(client, player_user, settin
     client.post("/accounts/logout/")
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         assert client.post("/accounts/login/", {"username": "vega", "password": "wrong"}).status_code == 200
+
+
+def test_behind_the_tls_proxy_throttling_keys_on_the_address_the_proxy_saw(client, admin_user, settings):
+    from django.test import RequestFactory
+
+    from cosmosquest.security import client_ip
+
+    request = RequestFactory().get("/", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7", REMOTE_ADDR="127.0.0.1")
+    settings.SECURE_PROXY_SSL_HEADER = None
+    assert client_ip(request) == "127.0.0.1"  # not behind a proxy: the header is the client's word only
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert client_ip(request) == "203.0.113.7"  # the entry the proxy appended
+    # One attacker locked out behind the proxy does not lock out the admin at another address.
+    admin_user.set_password(PASSWORD)
+    admin_user.save()
+    attacker = {"HTTP_X_FORWARDED_FOR": "198.51.100.1", "HTTP_X_FORWARDED_PROTO": "https", "secure": True}
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/admin/login/", {"username": admin_user.username, "password": "wrong"}, **attacker)
+    assert client.post("/admin/login/", {"username": admin_user.username, "password": PASSWORD},
+                       **attacker).status_code == 429
+    response = Client().post("/admin/login/", {"username": admin_user.username, "password": PASSWORD},
+                             HTTP_X_FORWARDED_FOR="192.0.2.10", HTTP_X_FORWARDED_PROTO="https", secure=True)
+    assert response.status_code == 302
