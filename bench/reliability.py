@@ -396,7 +396,9 @@ def scenario_scan(args) -> dict:
     scan = re.search(r"secrets scan: (\d+) keys, (\d+) artifacts, ([\d,]+) characters, (\d+) log records, "
                      r"(\d+) mails, found (\d+)", out.stdout)
     fuzz = re.search(r"fuzz: (\d+) cases", out.stdout)
-    tail = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-500:]
+    lines = out.stdout.strip().splitlines()
+    tail = lines[-1] if lines else out.stderr[-500:]
+    failures = [line for line in lines if line.startswith(("FAILED", "E   ")) or "Failing test case" in line][:20]
     return {
         "pytest": tail,
         "keys": int(scan.group(1)) if scan else None,
@@ -404,7 +406,8 @@ def scenario_scan(args) -> dict:
         "characters_scanned": int(scan.group(3).replace(",", "")) if scan else None,
         "secrets_found": int(scan.group(6)) if scan else None,
         "fuzz_cases": int(fuzz.group(1)) if fuzz else None,
-        "fuzz_server_errors": 0 if out.returncode == 0 else "see pytest output",
+        "fuzz_server_errors": 0 if out.returncode == 0 else "see failures",
+        "failures": failures,
     }
 
 
