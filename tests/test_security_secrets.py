@@ -214,7 +214,6 @@ def test_no_plaintext_key_anywhere_after_a_full_run(pool_factory, settings, admi
     assert pool.stub.stats()["requests"] == before
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: providers.call() has no @sensitive_variables; see the report")
 @pytest.mark.django_db
 def test_the_debug_error_page_does_not_show_a_key(pool_factory, admin_user, settings):
     # With DEBUG on, Django's technical 500 page lists each frame's local variables; `secret`
@@ -229,7 +228,6 @@ def test_the_debug_error_page_does_not_show_a_key(pool_factory, admin_user, sett
     assert pool.secrets[key.pk] not in response.content.decode()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a 200 whose body is no completion escapes call() as TypeError")
 @pytest.mark.django_db
 def test_a_malformed_success_reply_is_a_failed_attempt_not_a_crash(pool_factory):
     pool = pool_factory(orgs=2, limits=ROOMY)

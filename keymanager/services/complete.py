@@ -8,6 +8,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from django.views.decorators.debug import sensitive_variables
+
 from keymanager import crypto
 from keymanager.models import Key, Outcome, Provider
 from keymanager.services.budgets import DEFAULT_MAX_TOKENS, estimate_prompt_tokens
@@ -138,6 +140,8 @@ def _serve_from(state: _Call, *, provider: str, model: str, keep: float) -> Comp
         state.attempts += 1
         try:
             result = _attempt(state, got, model)
+        except PoolMisconfigured:
+            raise  # its attempt is already recorded
         except ProviderFailure as failure:
             record_failure(got, failure, conf)
             if failure.outcome in REJECTED:
@@ -158,6 +162,11 @@ def _serve_from(state: _Call, *, provider: str, model: str, keep: float) -> Comp
             if failure.outcome == Outcome.CAPACITY and not _wait(state, 0.0, keep):
                 return None
             continue
+        except Exception as exc:
+            # Whatever went wrong, the attempt's row must not stay pending.
+            unexpected = ProviderFailure(Outcome.ERROR, None, "unexpected", type(exc).__name__, RateLimitHeaders(), 0)
+            record_failure(got, unexpected, conf)
+            raise
         record_success(got, result)
         return CompletionResult(
             text=result.text,
@@ -176,6 +185,7 @@ def _serve_from(state: _Call, *, provider: str, model: str, keep: float) -> Comp
     return None
 
 
+@sensitive_variables("secret")
 def _attempt(state: _Call, lease: Lease, model: str):
     try:
         secret = crypto.decrypt(lease.secret_encrypted)

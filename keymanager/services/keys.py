@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from keymanager import crypto
 from keymanager.models import SECRET_PREFIXES, Cooldown, Key, Provider, UsageLog
@@ -26,6 +27,7 @@ logger = logging.getLogger("keymanager")
 _ENV_GROQ = re.compile(r"^GROQ_API_KEY(\d*)$")
 
 
+@sensitive_variables("secret")
 def validate_secret(*, provider: str, secret: str) -> str:
     """Return the secret stripped, or raise ValidationError with a message for a person."""
     secret = (secret or "").strip()
@@ -49,6 +51,7 @@ def validate_secret(*, provider: str, secret: str) -> str:
     return secret
 
 
+@sensitive_variables("secret")
 def key_add(*, provider: str, name: str, secret: str, organization: str = "", order: int | None = None) -> Key:
     secret = validate_secret(provider=provider, secret=secret)
     name = (name or "").strip() or f"{Provider(provider).label} key"
@@ -99,6 +102,7 @@ class KeyTestResult:
     message: str
 
 
+@sensitive_variables("secret")
 def key_test(*, key_id: int) -> KeyTestResult:
     """One minimal real call with this key, recorded like any other attempt."""
     conf = pool_settings()
@@ -140,6 +144,7 @@ class ImportResult:
     skipped: int
 
 
+@sensitive_variables("value", "found", "environ")
 def keys_import_env(environ: Mapping[str, str] | None = None) -> ImportResult:
     """GROQ_API_KEY, GROQ_API_KEY2..n and OPENAI_API_KEY; idempotent by fingerprint."""
     environ = os.environ if environ is None else environ

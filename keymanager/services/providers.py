@@ -14,6 +14,7 @@ from typing import Any
 import groq
 import openai
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from keymanager.models import Outcome, Provider
 from keymanager.services.headers import RateLimitHeaders, parse_rate_limit_headers
@@ -22,6 +23,7 @@ _clients: dict[tuple[str, int, str, str], Any] = {}
 _clients_lock = threading.Lock()
 
 
+@sensitive_variables("secret", "cache_key")
 def client_for(provider: str, key_id: int, secret: str):
     """One SDK client per key and process: its connection pool is reused across calls."""
     base_url = settings.GROQ_BASE_URL if provider == Provider.GROQ else settings.OPENAI_BASE_URL
@@ -67,6 +69,7 @@ class ProviderFailure(Exception):
         return f"{self.outcome} ({self.status or 'no status'} {self.code}): {self.message}"
 
 
+@sensitive_variables("secret")
 def call(
     *,
     provider: str,
@@ -88,7 +91,6 @@ def call(
     started = time.monotonic()
     try:
         raw = client.chat.completions.with_raw_response.create(timeout=timeout, **kwargs)
-        completion = raw.parse()
     except (groq.APIStatusError, openai.APIStatusError) as exc:
         raise classify_status(exc, _ms(started)) from None
     except (groq.APITimeoutError, openai.APITimeoutError):
@@ -97,16 +99,25 @@ def call(
         raise ProviderFailure(
             Outcome.CONNECTION, None, "connection_error", type(exc).__name__, RateLimitHeaders(), _ms(started)
         ) from None
-    usage = completion.usage
-    return CallResult(
-        text=completion.choices[0].message.content or "",
-        model=completion.model or model,
-        prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-        completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
-        total_tokens=getattr(usage, "total_tokens", 0) or 0,
-        headers=parse_rate_limit_headers(raw.headers),
-        latency_ms=_ms(started),
-    )
+    headers = parse_rate_limit_headers(raw.headers)
+    try:
+        completion = raw.parse()
+        usage = completion.usage
+        return CallResult(
+            text=completion.choices[0].message.content or "",
+            model=completion.model or model,
+            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            total_tokens=getattr(usage, "total_tokens", 0) or 0,
+            headers=headers,
+            latency_ms=_ms(started),
+        )
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        # A 200 whose body is not a chat completion: the provider's fault, like a 5xx.
+        raise ProviderFailure(
+            Outcome.ERROR, 200, "malformed_response", "The provider's reply was not a chat completion",
+            headers, _ms(started),
+        ) from None
 
 
 def _ms(started: float) -> int:
