@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from django.db import InterfaceError, OperationalError
 from django.views.decorators.debug import sensitive_variables
 
 from keymanager import crypto
@@ -93,17 +94,23 @@ def complete(
         quest=quest,
         purpose=purpose,
     )
-    openai_available = Key.objects.filter(provider=Provider.OPENAI, enabled=True).exists()
-    # While OpenAI can still take over, stop waiting for Groq early enough for one attempt.
-    reserve = min(conf.request_timeout, conf.wait_budget / 2) if openai_available else 0.0
+    try:
+        openai_available = Key.objects.filter(provider=Provider.OPENAI, enabled=True).exists()
+        # While OpenAI can still take over, stop waiting for Groq early enough for one attempt.
+        reserve = min(conf.request_timeout, conf.wait_budget / 2) if openai_available else 0.0
 
-    tiers = [(Provider.GROQ, model or conf.default_model, reserve)]
-    if openai_available:
-        tiers.append((Provider.OPENAI, conf.openai_model, 0.0))
-    for provider, tier_model, keep in tiers:
-        result = _serve_from(state, provider=provider, model=tier_model, keep=keep)
-        if result is not None:
-            return result
+        tiers = [(Provider.GROQ, model or conf.default_model, reserve)]
+        if openai_available:
+            tiers.append((Provider.OPENAI, conf.openai_model, 0.0))
+        for provider, tier_model, keep in tiers:
+            result = _serve_from(state, provider=provider, model=tier_model, keep=keep)
+            if result is not None:
+                return result
+    except (OperationalError, InterfaceError) as exc:
+        # The database (the pool's only state) is unreachable: no key can be chosen safely.
+        # Callers serve their fallback; the connection recovers at the next request.
+        logger.error("Key pool database unreachable: %s", type(exc).__name__)
+        raise PoolExhausted("The key pool's database is unreachable.", retry_after=5.0) from exc
     hint = state.retry_hint if state.retry_hint is not None else conf.rate_limit_cooldown
     raise PoolExhausted(
         f"No key could serve within {conf.wait_budget:.0f}s after {state.attempts} attempt(s).", retry_after=hint
