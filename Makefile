@@ -7,7 +7,7 @@ PORT ?= 8000
 # The development server runs with DEBUG on unless told otherwise; tests set their own.
 RUN_ENV := DEBUG=$${DEBUG:-true}
 
-.PHONY: setup run superuser test lint migrate stub demo clean
+.PHONY: setup run superuser test lint migrate stub demo bench reliability clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "CosmosQuest needs Python 3.11 or newer (found %s)" % sys.version.split()[0])'
@@ -55,6 +55,17 @@ lint: setup
 
 stub: setup
 	$(BIN)/python -m keymanager.testing.groqstub --port 8900 --orgs 4 --keys-per-org 1
+
+# Benchmarks and long reliability runs (by hand; figures in the README).
+bench: setup
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	$(BIN)/python bench/pool_goodput.py --plot bench/results/goodput.png
+	$(BIN)/python bench/acquire.py
+	$(BIN)/python bench/dashboard.py --db sqlite
+	$(BIN)/python bench/game_load.py --duration 30s
+
+reliability: setup
+	$(BIN)/python bench/reliability.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
