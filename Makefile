@@ -58,6 +58,7 @@ stub: setup
 
 # Benchmarks and long reliability runs (by hand; figures in the README).
 bench: setup
+	mkdir -p bench/results
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
 	$(BIN)/python bench/pool_goodput.py --plot bench/results/goodput.png
 	$(BIN)/python bench/acquire.py
