@@ -3,34 +3,18 @@ the dashboard, watch it refresh itself and its countdowns tick; screenshots in a
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
+from tests.browser import chromium, needs_chromium, screenshot
 from tests.test_admin_pages import EveryState
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"), reason="needs /usr/bin/chromium"),
-]
+pytest.importorskip("playwright.sync_api")
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), needs_chromium]
 
 
 @pytest.fixture
 def page(live_server):
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # the test's ORM calls run beside Playwright's loop
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with playwright_sync.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         page.outside_requests = []
@@ -46,12 +30,10 @@ def page(live_server):
         page.route("**/*", only_local)
         page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
         yield page
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 def shot(page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"admin-{name}.png"), full_page=True)
+    screenshot(page, f"admin-{name}")
 
 
 def test_an_admin_logs_in_and_watches_the_dashboard(page, live_server, django_user_model, settings):

@@ -6,46 +6,30 @@ Screenshots of every page land in artifacts/ for a human to look at.
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
 from quests.models import QuestRun, RunSource
+from tests.browser import chromium, needs_chromium, screenshot
 from tests.quests_fixtures import seeded  # noqa: F401
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("seeded"),
-    pytest.mark.skipif(not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists(), reason="needs /usr/bin/chromium"),
+    needs_chromium,
 ]
 
 
 @pytest.fixture
 def browser(settings):
     settings.QUESTS = {"refill_on_serve": False}
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM reads are
-    # plain synchronous calls, so Django's async-safety guard does not apply to them.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with playwright_sync.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    with chromium() as browser:
         yield browser
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 def shot(page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    screenshot(page, name)
 
 
 def answer_correctly(page, run: QuestRun) -> None:
