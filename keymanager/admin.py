@@ -93,13 +93,8 @@ class KeyAdmin(admin.ModelAdmin):
     form = KeyChangeForm
     add_form = KeyAddForm
     change_form_template = "admin/keymanager/key/change_form.html"
-    readonly_fields = [
-        "provider",
-        "masked_key",
-        "state_detail",
-        "enabled",
-        "disabled_reason",
-        "disabled_at",
+    _state_fields = ["state_detail", "enabled", "disabled_reason", "disabled_at"]
+    _health_fields = [
         "last_used_at",
         "last_success_at",
         "consecutive_errors",
@@ -109,29 +104,15 @@ class KeyAdmin(admin.ModelAdmin):
         "remaining_requests",
         "remaining_tokens",
         "remaining_seen_at",
-        "created_at",
-        "updated_at",
     ]
+    _record_fields = ["created_at", "updated_at"]
+    # State, health and record are the pool's to change (through its services), never a form's.
+    readonly_fields = ["provider", "masked_key", *_state_fields, *_health_fields, *_record_fields]
     fieldsets = [
         (None, {"fields": ["name", "provider", "masked_key", "organization", "order"]}),
-        ("State", {"fields": ["state_detail", "enabled", "disabled_reason", "disabled_at"]}),
-        (
-            "Health",
-            {
-                "fields": [
-                    "last_used_at",
-                    "last_success_at",
-                    "consecutive_errors",
-                    "cooldown_streak",
-                    "last_error",
-                    "last_error_at",
-                    "remaining_requests",
-                    "remaining_tokens",
-                    "remaining_seen_at",
-                ]
-            },
-        ),
-        ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+        ("State", {"fields": _state_fields}),
+        ("Health", {"fields": _health_fields}),
+        ("Record", {"fields": _record_fields, "classes": ["collapse"]}),
     ]
     add_fieldsets = [(None, {"fields": ["provider", "name", "secret", "organization", "order"]})]
 
