@@ -1,7 +1,13 @@
-"""The key pool's service layer. Views, admin, commands and tasks call these."""
+"""The key pool's service layer. Views, admin, commands and tasks call these.
+
+Code outside `keymanager` (the game) uses only what this module exports.
+"""
 
 from keymanager.services.complete import CompletionResult, complete
+from keymanager.services.config import default_model
 from keymanager.services.errors import KeyPoolError, PoolExhausted, PoolMisconfigured, RequestRejected
+from keymanager.services.outcomes import mark_unusable
+from keymanager.services.selection import pool_headroom
 
 __all__ = [
     "CompletionResult",
@@ -10,4 +16,7 @@ __all__ = [
     "PoolMisconfigured",
     "RequestRejected",
     "complete",
+    "default_model",
+    "mark_unusable",
+    "pool_headroom",
 ]

@@ -40,3 +40,9 @@ def pool_settings() -> PoolSettings:
     if conf.max_retries < 0 or conf.wait_budget <= 0 or conf.request_timeout <= 0:
         raise ImproperlyConfigured("KEYMANAGER max_retries must be >= 0, wait_budget and request_timeout > 0.")
     return conf
+
+
+def default_model(provider: str = "groq") -> str:
+    """The model a call uses when it names none: the Groq default, or OpenAI's fallback model."""
+    conf = pool_settings()
+    return conf.openai_model if provider == "openai" else conf.default_model

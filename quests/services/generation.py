@@ -7,8 +7,7 @@ import random
 import uuid
 from dataclasses import dataclass
 
-from keymanager.services import KeyPoolError, PoolExhausted, complete
-from keymanager.services.outcomes import mark_unusable
+from keymanager.services import KeyPoolError, PoolExhausted, complete, mark_unusable
 from quests.models import Quest
 from quests.services.schema import InvalidRun, RunContent, parse_reply
 

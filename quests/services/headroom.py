@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from keymanager.models import Provider
-from keymanager.services.selection import pool_headroom as _pool_headroom
+from keymanager.services import pool_headroom as _pool_headroom
 
 
 def pool_headroom(*, model: str) -> float:
     """The largest share (0..1) of its RPM/TPM/RPD/TPD any usable Groq organization has left,
     as the pool itself judges it."""
-    return _pool_headroom(provider=Provider.GROQ, model=model)
+    return _pool_headroom(provider="groq", model=model)

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from keymanager.services.config import pool_settings
+from keymanager.services import default_model
 from quests.conf import game_settings
 from quests.models import Quest, QuestRun, RunSource, RunStatus
 from quests.services.generation import generate_content
@@ -57,10 +57,10 @@ def buffer_refill(*, quest_ids: list[int] | None = None, max_runs: int | None = 
         ((levels.get(q.number, 0), q) for q in quests if levels.get(q.number, 0) < conf.buffer_size),
         key=lambda item: (item[0], item[1].number),
     )
-    default_model = pool_settings().default_model
+    fallback_model = default_model()
     while wanted and report.total < cap:
         level, quest = wanted.pop(0)
-        headroom = pool_headroom(model=quest.model or default_model)
+        headroom = pool_headroom(model=quest.model or fallback_model)
         # Strictly more than the reserved share must be free: players keep at least that much.
         if headroom <= conf.prefetch_min_headroom:
             report.stopped = f"pool headroom {headroom:.0%}, at or below the {conf.prefetch_min_headroom:.0%} kept for players"
