@@ -18,8 +18,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 setup: $(VENV)/.installed
 
+# The cache table holds the game's live-mission limits (shared by every worker; Redis instead
+# when REDIS_URL is set): it is created wherever migrate runs.
 migrate: setup
 	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
+	$(RUN_ENV) $(BIN)/python manage.py createcachetable
 
 # Web server and django-q2 cluster side by side; Ctrl-C stops both.
 run: migrate

@@ -65,9 +65,8 @@ def create_database(db: str) -> None:
     else:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{sqlite_path}{suffix}").unlink(missing_ok=True)
-    subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v0"], check=True, env=os.environ.copy()
-    )
+    for command in (["migrate", "--noinput", "-v0"], ["createcachetable"]):
+        subprocess.run([sys.executable, str(ROOT / "manage.py"), *command], check=True, env=os.environ.copy())
 
 
 def setup_django() -> None:

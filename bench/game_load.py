@@ -57,6 +57,7 @@ def prepare(env: dict[str, str], *, runs_per_quest: int) -> None:
         subprocess.run(["psql", f"{base}/postgres", "-qc", f"CREATE DATABASE {name}"], check=True)
     manage = [PY, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True)
+    subprocess.run([*manage, "createcachetable"], env=env, check=True)
     subprocess.run([*manage, "collectstatic", "--noinput", "-v0"], env=env, check=True)
     fill = (
         "from quests.models import Quest, QuestRun, RunSource, RunStatus\n"

@@ -238,7 +238,6 @@ def main() -> None:
         BEHIND_TLS_PROXY="true", SESSION_COOKIE_SECURE="false", CSRF_COOKIE_SECURE="false", **broker, **extra,
     )
     create_database("postgres")
-    manage("createcachetable")
     manage("collectstatic", "--noinput", "-v0")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)

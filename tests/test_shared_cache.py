@@ -1,0 +1,147 @@
+"""The store behind the live-mission limits is shared by every worker and host: the database's
+cache table by default (incremented atomically, expiry kept), Redis when REDIS_URL is set,
+never a per-process memory cache; and the table exists wherever `migrate` runs."""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache, caches
+from django.db import connection
+
+from tests.test_deploy import manage, production_env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def count_in_other_process(db_name: str, key: str, queue) -> None:
+    """Another OS process (as another gunicorn worker or host would be) increments the counter."""
+    from tests.workers import setup_django
+
+    setup_django(db_name, {})
+    from django.core.cache import cache as other_cache
+    from django.db import connection as other_connection
+
+    queue.put(other_cache.incr(key))
+    other_connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_increments_from_many_threads_are_never_lost():
+    cache.set("launches", 0, 600)
+
+    def bump() -> None:
+        try:
+            for _ in range(10):
+                cache.incr("launches")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=bump) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert cache.get("launches") == 80
+
+
+@pytest.mark.django_db
+def test_an_increment_keeps_the_counters_expiry():
+    cache.add("window", 1, 2)
+    assert cache.incr("window") == 2
+    time.sleep(2.2)
+    # A plain DatabaseCache.incr re-sets the value with the default timeout (300 s): the count
+    # would outlive its window. Here it expires on time, and incr says so.
+    assert cache.get("window") is None
+    with pytest.raises(ValueError):
+        cache.incr("window")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_another_process_sees_and_adds_to_the_same_count():
+    cache.add("shared", 5, 600)
+    queue = multiprocessing.get_context("spawn").Queue()
+    worker = multiprocessing.get_context("spawn").Process(
+        target=count_in_other_process, args=(connection.settings_dict["NAME"], "shared", queue), daemon=True
+    )
+    worker.start()
+    worker.join(120)
+    assert queue.get(timeout=5) == 6
+    assert cache.get("shared") == 6
+
+
+def settings_of(tmp_path, expression: str, **env: str) -> subprocess.CompletedProcess:
+    code = f"import django; django.setup(); from django.conf import settings; print(repr(({expression},)))"
+    return subprocess.run(
+        [sys.executable, "-c", code], env={**production_env(tmp_path, **env), "PYTHONPATH": str(ROOT)},
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_the_cache_is_the_database_table_by_default_and_redis_with_redis_url(tmp_path):
+    default = settings_of(tmp_path, "settings.CACHES['default']['BACKEND'], settings.CACHES['default']['LOCATION']")
+    assert default.stdout.strip() == "('cosmosquest.cache.AtomicDatabaseCache', 'cosmosquest_cache')", default.stderr
+    redis = settings_of(tmp_path, "settings.CACHES['default']['BACKEND'], settings.CACHES['default']['LOCATION'], "
+                        "settings.Q_CLUSTER.get('redis')", REDIS_URL="redis://127.0.0.1:6379/3")
+    assert redis.stdout.strip() == (
+        "('django.core.cache.backends.redis.RedisCache', 'redis://127.0.0.1:6379/3', 'redis://127.0.0.1:6379/3')"
+    ), redis.stderr
+
+
+def test_no_configuration_counts_in_process_memory(settings):
+    for alias in settings.CACHES:
+        backend = caches[alias].__class__.__name__
+        assert backend not in ("LocMemCache", "DummyCache", "FileBasedCache"), alias
+    assert settings.RATELIMIT_USE_CACHE in settings.CACHES
+
+
+def test_django_ratelimits_own_check_refuses_a_plain_database_cache(tmp_path):
+    # Proof that the check guards what matters: the stock backend is refused (not atomic);
+    # the project's backend passes (only the "not officially supported" warning is silenced).
+    code = (
+        "import django; from django.conf import settings; django.setup(); "
+        "settings.CACHES['default']['BACKEND'] = 'django.core.cache.backends.db.DatabaseCache'; "
+        "from django_ratelimit.checks import check_caches; print([e.id for e in check_caches(None)])"
+    )
+    stock = subprocess.run([sys.executable, "-c", code], env={**production_env(tmp_path), "PYTHONPATH": str(ROOT)},
+                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "django_ratelimit.E003" in stock.stdout, stock.stderr
+    assert manage(production_env(tmp_path), "check", "--deploy", "--fail-level", "WARNING").returncode == 0
+
+
+@pytest.mark.django_db
+def test_the_test_database_has_the_cache_table():
+    assert "cosmosquest_cache" in connection.introspection.table_names()
+
+
+def test_createcachetable_runs_wherever_migrate_runs():
+    recipes = [ROOT / "Makefile", ROOT / ".ci" / "run", *sorted((ROOT / "deploy").iterdir()),
+               *sorted((ROOT / "bench").glob("*.py"))]
+    migrating = [path for path in recipes if re.search(r"\bmigrate\b['\"]?,? ", path.read_text())]
+    assert ROOT / "Makefile" in migrating and ROOT / "deploy" / "cosmosquest-web.service" in migrating
+    for path in migrating:
+        assert "createcachetable" in path.read_text(), f"{path.relative_to(ROOT)} runs migrate without createcachetable"
+    makefile = (ROOT / "Makefile").read_text()
+    target = makefile[makefile.index("\nmigrate:"):].split("\n\n")[0]
+    assert "manage.py migrate" in target and "manage.py createcachetable" in target
+
+
+def test_a_malformed_rate_stops_start_up_with_a_clear_message(tmp_path):
+    result = manage(production_env(tmp_path, QUESTS_LIVE_RATE_GUEST="lots"), "check")
+    assert result.returncode != 0
+    assert "QUESTS_LIVE_RATE_GUEST='lots' is not a rate such as 5/h" in result.stderr
+
+
+def test_env_example_lists_every_variable_the_settings_read():
+    source = (ROOT / "cosmosquest" / "settings.py").read_text()
+    read = set(re.findall(r'_(?:get|required)\("([A-Z0-9_]+)"', source)) | set(re.findall(r'env\.list\("([A-Z_]+)"', source))
+    listed = {line.split("=", 1)[0].lstrip("# ").strip() for line in (ROOT / ".env.example").read_text().splitlines()
+              if "=" in line}
+    assert read - listed == set()
