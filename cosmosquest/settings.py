@@ -7,6 +7,7 @@ into the git-ignored `.dev-secrets.env` so that the first `make run` just works.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import environ
@@ -29,7 +30,12 @@ def _get(name: str, default, cast):
     try:
         return cast(raw)
     except ValueError:
-        expected = {int: "a whole number", float: "a number", _bool: "true or false"}.get(cast, "valid")
+        expected = {
+            int: "a whole number",
+            float: "a number",
+            _bool: "true or false",
+            _rate: "a rate such as 5/h (a count per s, m, h or d)",
+        }.get(cast, "valid")
         raise ImproperlyConfigured(f"{name}={raw!r} is not {expected}.") from None
 
 
@@ -40,6 +46,13 @@ def _bool(raw: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ValueError(raw)
+
+
+def _rate(raw: str) -> str:
+    """A django-ratelimit rate: a count per period, `5/h`, `100/d`, `10/15m`."""
+    if not re.fullmatch(r"\d+/\d*[smhd]", raw):
+        raise ValueError(raw)
+    return raw
 
 
 DEBUG = _get("DEBUG", False, _bool)
@@ -69,6 +82,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "django_ratelimit",
     "keymanager",
     "quests",
     "axes",
@@ -221,6 +235,19 @@ QUESTS = {
     "refills_per_run": _get("QUESTS_REFILLS_PER_RUN", 5, int),
     "prefetch_min_headroom": _get("QUESTS_PREFETCH_MIN_HEADROOM", 0.5, float),
     "refill_on_serve": _get("QUESTS_REFILL_ON_SERVE", True, _bool),
+    # Live missions are written by the django-q2 cluster; the player's progress page falls back
+    # to the archive after this many seconds (also when no cluster is running).
+    "live_wait_seconds": _get("QUESTS_LIVE_WAIT_SECONDS", 10, int),
+    # Live missions being written at once; beyond this a launch gets the buffer or the archive
+    # at once instead of queueing behind the others. Default: one per cluster worker.
+    "live_max_in_flight": _get("QUESTS_LIVE_MAX_IN_FLIGHT", _get("Q_WORKERS", 2, int), int),
+    # Live generation per guest session, per client address (guests), per signed-in player.
+    "live_rate_guest": _get("QUESTS_LIVE_RATE_GUEST", "5/h", _rate),
+    "live_rate_address": _get("QUESTS_LIVE_RATE_ADDRESS", "20/h", _rate),
+    "live_rate_player": _get("QUESTS_LIVE_RATE_PLAYER", "30/h", _rate),
+    # Guests get live missions only while the pool has more than this share of its limits
+    # free; the rest is kept for signed-in players.
+    "guest_min_headroom": _get("QUESTS_GUEST_MIN_HEADROOM", 0.25, float),
 }
 
 # --- django-q2: ORM broker by default, Redis when REDIS_URL is set -----------------------
@@ -234,10 +261,42 @@ Q_CLUSTER = {
     "catch_up": False,
     "save_limit": 500,
     "orm": "default",
+    # How long the ORM broker sleeps when its queue is empty: a live mission waits up to this
+    # long before a worker takes it. One indexed query per interval per cluster; Redis blocks
+    # on the list instead and picks tasks up at once.
+    "poll": _get("Q_POLL_SECONDS", 0.1, float),
 }
 if REDIS_URL:
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = REDIS_URL
+
+# --- Shared cache: the game's generation limits (django-ratelimit) and the cluster's stats ---
+# Every worker on every host must count in one place: the database's cache table by default
+# (`manage.py createcachetable` runs wherever `migrate` runs), Redis when REDIS_URL is set.
+# Never a per-process memory cache: a limit counted per process is multiplied by the processes.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "cosmosquest",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "cosmosquest.cache.AtomicDatabaseCache",
+            "LOCATION": "cosmosquest_cache",
+            # Culling past this deletes live entries at random, limit counters included: keep it
+            # far above the counters one window can hold (expired entries are culled first).
+            "OPTIONS": {"MAX_ENTRIES": 50000},
+        }
+    }
+RATELIMIT_USE_CACHE = "default"
+# django-ratelimit's check lists only django-redis and memcached as supported; Django's own Redis
+# backend increments with INCRBY and cosmosquest.cache.AtomicDatabaseCache under a row lock, both
+# atomic, which is what the check is about (a plain DatabaseCache still fails its E003).
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 
 EMAIL_BACKEND = _get(
     "EMAIL_BACKEND",

@@ -19,8 +19,20 @@ DEFAULTS = {
     # Enqueue a refill when a player takes a buffered run (debounced per quest).
     "refill_on_serve": True,
     "refill_debounce_seconds": 30,
-    # A live generation claimed longer ago than this is taken over by the next request.
+    # A live run's task claimed longer ago than this is taken over by a redelivered task; a run
+    # pending longer than this no longer counts as being written.
     "generation_stale_seconds": 90,
+    # The progress page shows the archive mission after this many seconds without a live one.
+    "live_wait_seconds": 10,
+    # Live runs queued or being written at once; beyond this a launch is served at once.
+    "live_max_in_flight": 2,
+    # Live missions per guest session, per client address (guests) and per signed-in player,
+    # as django-ratelimit rates ("count/period", period s, m, h or d).
+    "live_rate_guest": "5/h",
+    "live_rate_address": "20/h",
+    "live_rate_player": "30/h",
+    # Guests go live only while the pool has more than this share of its limits free.
+    "guest_min_headroom": 0.25,
 }
 
 
@@ -33,6 +45,12 @@ class GameSettings:
     refill_on_serve: bool
     refill_debounce_seconds: int
     generation_stale_seconds: int
+    live_wait_seconds: int
+    live_max_in_flight: int
+    live_rate_guest: str
+    live_rate_address: str
+    live_rate_player: str
+    guest_min_headroom: float
 
 
 def game_settings() -> GameSettings:
