@@ -5,6 +5,7 @@ from __future__ import annotations
 from django_q.models import Schedule
 
 from quests.conf import game_settings
+from quests.services.live import live_write
 from quests.services.prefetch import buffer_refill
 
 REFILL_SCHEDULE = "quests.refill_buffers"
@@ -22,6 +23,11 @@ def refill_quest(quest_id: int) -> dict:
     """Enqueued when a player takes a buffered run of this quest."""
     report = buffer_refill(quest_ids=[quest_id], max_runs=game_settings().buffer_size)
     return {"created": report.created, "stopped": report.stopped}
+
+
+def write_live_run(run_id: int) -> str:
+    """Enqueued when a player launches a mission that goes live (after the launch commits)."""
+    return live_write(run_id=run_id)
 
 
 def ensure_schedules() -> list[Schedule]:

@@ -5,15 +5,18 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.views import LoginView, LogoutView
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from cosmosquest.security import client_ip
 from quests import selectors
 from quests.forms import AnswerForm, CallsignForm, SignupForm
-from quests.models import Quest, QuestRun, RunStatus
+from quests.models import FallbackReason, Quest, QuestRun, RunStatus
 from quests.services.grading import GradingError, run_grade
+from quests.services.live import LiveState, fallback_at, live_settle, live_state
 from quests.services.players import (
     SESSION_KEY,
     player_claim_guest,
@@ -21,7 +24,7 @@ from quests.services.players import (
     player_current_or_create,
     player_rename,
 )
-from quests.services.runs import run_start, run_transmit
+from quests.services.runs import run_start
 from quests.services.scoring import PERFECT_BONUS, RANKS, XP_PER_CORRECT, rank_for
 
 
@@ -84,37 +87,50 @@ def quest_launch(request: HttpRequest, number: int) -> HttpResponse:
     if quest is None:
         return problem(request, status=404, title="Unknown quest", message=f"There is no quest number {number} on the star map.")
     player = player_current_or_create(request)
-    run = run_start(player=player, quest=quest)
+    run = run_start(player=player, quest=quest, address=client_ip(request))
     return redirect("quests:run_detail", pk=run.pk)
+
+
+# How often the progress page's script asks whether the mission is ready.
+STATUS_POLL_MS = 500
 
 
 @never_cache
 @require_GET
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The mission, or its progress while a task writes it. Reads only: a GET never starts,
+    finishes or changes a mission, so prefetchers and crawlers spend nothing."""
     run = _my_run(request, pk)
     if run is None:
         return _not_found(request)
-    if run.status == RunStatus.ANSWERED:
+    state = live_state(run)
+    if state == LiveState.ANSWERED:
         return redirect("quests:run_result", pk=run.pk)
-    if run.status == RunStatus.PENDING:
-        return render(request, "quests/transmitting.html", {"run": run, "quest": run.quest})
+    if state == LiveState.WRITING:
+        context = {
+            "run": run,
+            "quest": run.quest,
+            "wait_seconds": max(1, round((fallback_at(run) - run.created_at).total_seconds())),
+            "poll_ms": STATUS_POLL_MS,
+        }
+        return render(request, "quests/transmitting.html", context)
+    # A run still pending here is past its deadline: the archive mission it holds is shown.
+    reason = FallbackReason.TIMEOUT if run.status == RunStatus.PENDING else run.fallback_reason
     form = AnswerForm(questions=run.questions)
-    return render(request, "quests/run.html", {"run": run, "quest": run.quest, "form": form})
+    context = {"run": run, "quest": run.quest, "form": form, "archive": state == LiveState.ARCHIVE, "reason": reason}
+    return render(request, "quests/run.html", context)
 
 
 @never_cache
 @require_GET
-def run_transmission(request: HttpRequest, pk: int) -> HttpResponse:
-    """Generates a pending run. A GET, because the progress page reaches it by meta refresh,
-    which works without JavaScript; it is idempotent: a run is generated once."""
+def run_status(request: HttpRequest, pk: int) -> JsonResponse:
+    """The progress page's cheap check (JSON): is the mission ready, and where to go next."""
     run = _my_run(request, pk)
     if run is None:
-        return _not_found(request)
-    run = run_transmit(run=run)
-    if run.status == RunStatus.PENDING:
-        # Another request is generating it: show progress again and look back shortly.
-        return render(request, "quests/transmitting.html", {"run": run, "quest": run.quest, "waiting": True})
-    return redirect("quests:run_detail", pk=run.pk)
+        return JsonResponse({"error": "There is no mission with that number in your flight log."}, status=404)
+    state = live_state(run)
+    target = "quests:run_result" if state == LiveState.ANSWERED else "quests:run_detail"
+    return JsonResponse({"state": state, "url": reverse(target, args=[run.pk]), "poll_ms": STATUS_POLL_MS})
 
 
 @never_cache
@@ -123,6 +139,7 @@ def run_answer(request: HttpRequest, pk: int) -> HttpResponse:
     run = _my_run(request, pk)
     if run is None:
         return _not_found(request)
+    run = live_settle(run=run)
     if run.status == RunStatus.ANSWERED:
         return problem(
             request,
@@ -145,7 +162,8 @@ def run_answer(request: HttpRequest, pk: int) -> HttpResponse:
             run=run,
         )
     if not form.is_valid():
-        return render(request, "quests/run.html", {"run": run, "quest": run.quest, "form": form}, status=400)
+        context = {"run": run, "quest": run.quest, "form": form, "archive": run.is_archive, "reason": run.fallback_reason}
+        return render(request, "quests/run.html", context, status=400)
     try:
         graded = run_grade(run_id=run.pk, player=run.player, answers=form.answers())
     except GradingError as exc:

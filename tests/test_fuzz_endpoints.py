@@ -100,7 +100,7 @@ def test_an_answered_run_cannot_be_answered_twice(player_client):
     assert player.xp == xp
 
 
-PATHS = ["/quest/{}/", "/run/{}/", "/run/{}/transmit", "/run/{}/result", "/admin/keymanager/key/{}/change/"]
+PATHS = ["/quest/{}/", "/run/{}/", "/run/{}/status", "/run/{}/result", "/admin/keymanager/key/{}/change/"]
 
 
 @given(segment=st.one_of(ANY_TEXT, st.integers().map(str), st.integers(min_value=2**31).map(str)),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
+from model_bakery import baker
 
-from quests.models import Player, QuestRun, RunSource, RunStatus
+from quests.models import Player, Quest, QuestRun, RunSource, RunStatus
 from quests.services.scoring import PERFECT_BONUS, XP_PER_CORRECT
 from tests.quests_fixtures import (  # noqa: F401
     game_settings,
@@ -69,18 +70,12 @@ def test_a_guest_plays_a_buffered_run_from_launch_to_result(client):
     assert client.get(reverse("quests:run_detail", args=[run.pk]))["Location"].endswith("/result")
 
 
-def test_an_empty_buffer_shows_progress_then_an_archive_run_without_keys(client):
+def test_an_empty_buffer_without_keys_serves_an_archive_run_at_once(client):
     run = launch(client, 5)
-    assert run.status == RunStatus.PENDING
+    assert (run.status, run.source) == (RunStatus.READY, RunSource.ARCHIVE)
     page = client.get(reverse("quests:run_detail", args=[run.pk]))
-    assert page.status_code == 200 and b"Receiving your mission" in page.content
-    assert b'http-equiv="refresh"' in page.content
-    response = client.get(reverse("quests:run_transmit", args=[run.pk]))
-    assert response.status_code == 302
-    page = client.get(response["Location"])
-    assert b"Archive transmission" in page.content
-    run.refresh_from_db()
-    assert run.source == RunSource.ARCHIVE
+    assert page.status_code == 200 and b"Receiving your mission" not in page.content
+    assert b"Archive transmission" in page.content and b"Your challenge" in page.content
 
 
 def test_relaunching_returns_the_open_mission(client):
@@ -123,7 +118,7 @@ def test_answering_someone_elses_run_is_not_found(client, django_user_model):
     assert response.status_code == 404 and b"no mission with that number" in response.content
     assert client.get(reverse("quests:run_detail", args=[theirs.pk])).status_code == 404
     assert client.get(reverse("quests:run_result", args=[theirs.pk])).status_code == 404
-    assert client.get(reverse("quests:run_transmit", args=[theirs.pk])).status_code == 404
+    assert client.get(reverse("quests:run_status", args=[theirs.pk])).status_code == 404
     theirs.refresh_from_db()
     assert theirs.status == RunStatus.READY and owner.xp == 0
 
@@ -193,8 +188,10 @@ def test_a_missing_answer_shows_the_form_again_with_a_message(client):
 
 
 def test_answering_a_pending_run_is_rejected(client):
-    run = launch(client, 1)
-    assert run.status == RunStatus.PENDING
+    make_run(quest_number=2)
+    launch(client, 2)  # the client is a player now
+    run = baker.make(QuestRun, player=session_player(client), quest=Quest.objects.get(number=1), source=RunSource.LIVE,
+                     status=RunStatus.PENDING, questions=[])
     response = answer(client, run, {"q1": "0", "q2": "0", "q3": "0"})
     assert response.status_code == 400 and b"not arrived yet" in response.content
 

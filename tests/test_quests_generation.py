@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.contrib.auth.models import User
+from model_bakery import baker
 
 from keymanager.models import Key, UsageLog
-from quests.models import Player, Quest, QuestRun, RunSource, RunStatus
+from quests.models import FallbackReason, Player, Quest, QuestRun, RunSource, RunStatus
 from quests.services.generation import generate_content
-from quests.services.runs import run_start, run_transmit
+from quests.services.live import live_write
+from quests.services.runs import run_start
 from tests.quests_fixtures import archive_content, game_settings, seeded  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("seeded")]
@@ -41,64 +44,79 @@ def test_invalid_output_gets_one_more_attempt(pool_factory):
     assert purposes == ["quest-invalid", "quest-retry"]
 
 
+def start_live(player: Player, number: int) -> QuestRun:
+    """A launch that goes live, without running its task (tests call live_write themselves)."""
+    run = run_start(player=player, quest=Quest.objects.get(number=number))
+    assert (run.status, run.source) == (RunStatus.PENDING, RunSource.LIVE)
+    return run
+
+
 def test_output_that_stays_invalid_falls_back_to_the_archive(pool_factory, game_settings):  # noqa: F811
     pool = pool_factory(orgs=1)
     pool.stub.enqueue({"content": "this is not JSON"})
     pool.stub.enqueue(invalid_reply(title=""))
-    player = Player.objects.create(callsign="Tester")
-    run = run_start(player=player, quest=Quest.objects.get(number=3))
-    assert run.status == RunStatus.PENDING
-    run = run_transmit(run=run)
-    assert (run.status, run.source) == (RunStatus.READY, RunSource.ARCHIVE)
+    run = start_live(Player.objects.create(callsign="Tester", user=baker.make(User)), 3)
+    assert live_write(run_id=run.pk) == "failed"
+    run.refresh_from_db()
+    assert (run.status, run.source, run.fallback_reason) == (RunStatus.READY, RunSource.ARCHIVE, FallbackReason.FAILED)
     assert run.archive_ref.startswith("jupiter-")
     assert sorted(UsageLog.objects.values_list("purpose", flat=True)) == ["quest-invalid", "quest-retry-invalid"]
 
 
-def test_an_exhausted_pool_serves_the_archive_without_error(game_settings):  # noqa: F811
+def test_an_empty_pool_serves_the_archive_at_launch_without_waiting(game_settings):  # noqa: F811
     assert not Key.objects.exists()
     player = Player.objects.create(callsign="Tester")
-    run = run_transmit(run=run_start(player=player, quest=Quest.objects.get(number=5)))
-    assert (run.status, run.source) == (RunStatus.READY, RunSource.ARCHIVE)
-    assert len(run.questions) == 3
+    run = run_start(player=player, quest=Quest.objects.get(number=5))
+    assert (run.status, run.source, run.fallback_reason) == (RunStatus.READY, RunSource.ARCHIVE, FallbackReason.UNAVAILABLE)
+    assert len(run.questions) == 3 and run.served_at
 
 
 def test_revoked_keys_serve_the_archive(pool_factory, game_settings):  # noqa: F811
     pool = pool_factory(orgs=2)
+    player = Player.objects.create(callsign="Tester")
+    run = start_live(player, 1)
     for key in pool.keys:
         pool.stub.revoke(pool.secrets[key.pk])
-    player = Player.objects.create(callsign="Tester")
-    run = run_transmit(run=run_start(player=player, quest=Quest.objects.get(number=1)))
+    assert live_write(run_id=run.pk) == "failed"
+    run.refresh_from_db()
     assert run.source == RunSource.ARCHIVE
+    # The pool disabled the revoked keys: the next launch does not even try.
+    again = run_start(player=Player.objects.create(callsign="Other"), quest=Quest.objects.get(number=1))
+    assert again.fallback_reason == FallbackReason.UNAVAILABLE
 
 
-def test_a_live_run_is_generated_once_even_when_transmitted_twice(pool_factory, game_settings):  # noqa: F811
+def test_a_live_run_is_written_once_even_when_its_task_runs_twice(pool_factory, game_settings):  # noqa: F811
     pool = pool_factory(orgs=1)
-    player = Player.objects.create(callsign="Tester")
-    run = run_start(player=player, quest=Quest.objects.get(number=2))
-    first = run_transmit(run=run)
-    again = run_transmit(run=QuestRun.objects.get(pk=run.pk))
-    assert first.source == RunSource.LIVE and again.questions == first.questions
+    run = start_live(Player.objects.create(callsign="Tester"), 2)
+    assert live_write(run_id=run.pk) == "live"
+    first = QuestRun.objects.get(pk=run.pk)
+    assert live_write(run_id=run.pk) == "not pending"
+    again = QuestRun.objects.get(pk=run.pk)
+    assert first.source == RunSource.LIVE and again.questions == first.questions and first.archive_ref == ""
     assert pool.stub.stats()["requests"] == 1
 
 
-def test_a_claimed_generation_is_not_started_twice(game_settings):  # noqa: F811
+def test_a_claimed_run_is_not_written_twice(pool_factory, game_settings):  # noqa: F811
     from django.utils import timezone
 
-    player = Player.objects.create(callsign="Tester")
-    run = run_start(player=player, quest=Quest.objects.get(number=2))
+    pool = pool_factory(orgs=1)
+    run = start_live(Player.objects.create(callsign="Tester"), 2)
     QuestRun.objects.filter(pk=run.pk).update(claimed_at=timezone.now())
-    assert run_transmit(run=QuestRun.objects.get(pk=run.pk)).status == RunStatus.PENDING
+    assert live_write(run_id=run.pk) == "not pending"
+    assert QuestRun.objects.get(pk=run.pk).status == RunStatus.PENDING
+    assert pool.stub.stats()["requests"] == 0
 
 
-def test_a_stale_claim_is_taken_over(game_settings):  # noqa: F811
+def test_a_stale_claim_is_taken_over(pool_factory, game_settings):  # noqa: F811
     from datetime import timedelta
 
     from django.utils import timezone
 
-    player = Player.objects.create(callsign="Tester")
-    run = run_start(player=player, quest=Quest.objects.get(number=2))
+    pool_factory(orgs=1)
+    run = start_live(Player.objects.create(callsign="Tester"), 2)
     QuestRun.objects.filter(pk=run.pk).update(claimed_at=timezone.now() - timedelta(minutes=10))
-    assert run_transmit(run=QuestRun.objects.get(pk=run.pk)).status == RunStatus.READY
+    assert live_write(run_id=run.pk) == "live"
+    assert QuestRun.objects.get(pk=run.pk).status == RunStatus.READY
 
 
 def test_archive_runs_avoid_repeats_for_one_player(game_settings):  # noqa: F811
@@ -106,7 +124,7 @@ def test_archive_runs_avoid_repeats_for_one_player(game_settings):  # noqa: F811
     quest = Quest.objects.get(number=4)
     refs = []
     for _ in range(10):
-        run = run_transmit(run=run_start(player=player, quest=quest))
+        run = run_start(player=player, quest=quest)
         refs.append(run.archive_ref)
         QuestRun.objects.filter(pk=run.pk).update(status=RunStatus.ANSWERED, answered_at=run.created_at)
     assert len(set(refs)) == 10

@@ -14,6 +14,34 @@
       }
     });
   });
+  // Progress page: ask its status URL until the mission is ready, then go there (replacing the
+  // progress page in history). Without this script the page refreshes itself (<noscript> meta).
+  var transmitting = document.querySelector("[data-status-url]");
+  if (transmitting) {
+    var statusUrl = transmitting.getAttribute("data-status-url");
+    var every = Number(transmitting.getAttribute("data-poll-ms")) || 1000;
+    var failures = 0;
+    var check = function () {
+      if (!window.fetch) { window.location.reload(); return; }
+      fetch(statusUrl, { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
+        .then(function (response) {
+          if (!response.ok) { throw new Error("status " + response.status); }
+          return response.json();
+        })
+        .then(function (data) {
+          failures = 0;
+          if (data.state !== "writing") { window.location.replace(data.url); return; }
+          window.setTimeout(check, data.poll_ms || every);
+        })
+        .catch(function () {
+          // A few failed checks in a row: reload, and let the server say what to show.
+          failures += 1;
+          if (failures >= 3) { window.location.reload(); return; }
+          window.setTimeout(check, every * 2);
+        });
+    };
+    window.setTimeout(check, every);
+  }
   // Bring the error summary into view and focus so keyboard and screen-reader users hear it.
   var errors = document.getElementById("form-errors");
   if (errors) { errors.focus(); }
