@@ -32,6 +32,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,10 +60,15 @@ class Timings:
     pages: dict[str, list[float]] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     to_questions: dict[int, float] = field(default_factory=dict)  # run id -> seconds from launch
+    delivered_at: dict[int, float] = field(default_factory=dict)  # run id -> seconds into the run
+
+    slowest: list[tuple[float, float, str]] = field(default_factory=list)  # (seconds, at, page)
+    started: float = field(default_factory=time.perf_counter)
 
     def add(self, name: str, seconds: float, ok: bool = True) -> None:
         with self.lock:
             self.pages.setdefault(name, []).append(seconds)
+            self.slowest.append((seconds, time.perf_counter() - seconds - self.started, name))
             if not ok:
                 self.errors[name] = self.errors.get(name, 0) + 1
 
@@ -77,16 +84,21 @@ def timed(timings: Timings, name: str, call, *args, **kwargs) -> httpx.Response:
     return response
 
 
-def player(n: int, base: str, stop_at: float, timings: Timings, js: bool, address: str) -> None:
+def log_in(n: int, base: str, address: str) -> httpx.Client:
+    """A signed-in player's browser, before the clock starts (password hashing is slow by design)."""
     # Each player comes from its own address, as real players do (the proxy's X-Forwarded-For).
-    with httpx.Client(base_url=base, timeout=60, headers={"X-Forwarded-For": address}) as client:
-        page = timed(timings, "login page", client.get, "/accounts/login/")
-        if CSRF.search(page.text) is None:
-            print(f"login page answered {page.status_code}: {page.text[:300]}")
-            return
-        token = CSRF.search(page.text).group(1)
-        timed(timings, "log in", client.post, "/accounts/login/",
-              data={"username": f"pilot{n}", "password": PASSWORD, "csrfmiddlewaretoken": token})
+    client = httpx.Client(base_url=base, timeout=60, headers={"X-Forwarded-For": address})
+    page = client.get("/accounts/login/")
+    token = CSRF.search(page.text).group(1)
+    response = client.post("/accounts/login/", data={"username": f"pilot{n}", "password": PASSWORD,
+                                                     "csrfmiddlewaretoken": token})
+    if response.status_code != 302:
+        raise SystemExit(f"pilot{n} could not log in: {response.status_code}")
+    return client
+
+
+def player(n: int, client: httpx.Client, stop_at: float, timings: Timings, js: bool) -> None:
+    try:
         rng = random.Random(n)
         while time.monotonic() < stop_at:
             number = rng.randint(1, 5)
@@ -131,10 +143,13 @@ def player(n: int, base: str, stop_at: float, timings: Timings, js: bool, addres
                 continue
             with timings.lock:
                 timings.to_questions[run_id] = time.perf_counter() - launched
+                timings.delivered_at[run_id] = time.perf_counter() - timings.started
             token = CSRF.search(page.text).group(1)
             answers = {f"q{i}": str(rng.randint(0, 3)) for i in (1, 2, 3)}
             timed(timings, "answer", client.post, f"/run/{run_id}/answer",
                   data={**answers, "csrfmiddlewaretoken": token}, follow_redirects=True)
+    finally:
+        client.close()
 
 
 def leaderboard(base: str, stop_at: float, timings: Timings, every: float) -> None:
@@ -213,6 +228,77 @@ def capacity(db: dict, seconds: float, orgs: int, limits: dict) -> tuple[float, 
     return used, orgs * per_org * seconds / 60
 
 
+@dataclass
+class Instance:
+    base: str
+    stub: str
+    env: dict
+    workdir: Path
+
+    def stub_stats(self) -> dict:
+        return httpx.get(f"{self.stub}/_stub/stats", timeout=5).json()
+
+    def worker_starts(self) -> int:
+        return sum("Autorestarting" in line or "Booting worker" in line
+                   for line in (self.workdir / "gunicorn.log").read_text().splitlines())
+
+    def report(self) -> dict:
+        return json.loads(manage("shell", "-c", REPORT_SQL, env=self.env, capture=True).strip().splitlines()[-1])
+
+
+@contextmanager
+def instance(*, broker: str, redis_url: str, orgs: int, latency: float, web_port: int, stub_port: int,
+             users: int = 0, db_name: str = DB_NAME, **extra: str) -> Iterator[Instance]:
+    """A production-like instance on its own database: the stand-in, the django-q2 cluster and
+    gunicorn with deploy/gunicorn.conf.py (2 workers x 4 threads), prefetch off, behind a
+    (simulated) TLS proxy so X-Forwarded-For names each client's address. Stops all it started."""
+    redis = {"REDIS_URL": redis_url} if broker == "redis" else {}
+    if redis:
+        subprocess.run(["redis-cli", "-u", redis_url, "flushdb"], check=True, capture_output=True)
+    configure_environment(
+        "postgres", name=db_name, QUESTS_BUFFER_SIZE="0", QUESTS_REFILL_ON_SERVE="false",
+        BEHIND_TLS_PROXY="true", SESSION_COOKIE_SECURE="false", CSRF_COOKIE_SECURE="false", **redis, **extra,
+    )
+    create_database("postgres")
+    manage("collectstatic", "--noinput", "-v0")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        keys_file = workdir / "keys.env"
+        procs = [start([PY, "-m", "keymanager.testing.groqstub", "--port", str(stub_port), "--orgs", str(orgs),
+                        "--latency", str(latency), "--keys-file", str(keys_file)], os.environ.copy(),
+                       workdir / "stub.log")]
+        try:
+            wait_http(f"http://127.0.0.1:{stub_port}/_stub/stats", "the stand-in")
+            for line in keys_file.read_text().splitlines():
+                name, value = line.split("=", 1)
+                os.environ[name] = value
+            env = os.environ.copy()
+            manage("keys", "import-env", env=env, capture=True)
+            if users:
+                manage("shell", "-c", "from django.contrib.auth.models import User\n"
+                       f"[User.objects.create_user(f'pilot{{n}}', password='{PASSWORD}') for n in range({users})]",
+                       env=env)
+            procs.append(start([PY, "manage.py", "qcluster"], env, workdir / "qcluster.log"))
+            web_env = {**env, "GUNICORN_BIND": f"127.0.0.1:{web_port}", "GUNICORN_WORKERS": "2",
+                       "GUNICORN_THREADS": "4", "GUNICORN_LOG_LEVEL": "info"}
+            procs.append(start([str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "cosmosquest.wsgi"],
+                               web_env, workdir / "gunicorn.log"))
+            base = f"http://127.0.0.1:{web_port}"
+            wait_http(base + "/", "gunicorn")
+            time.sleep(2)  # let the cluster's workers come up
+            httpx.post(f"http://127.0.0.1:{stub_port}/_stub/reset_stats", timeout=5)
+            yield Instance(base=base, stub=f"http://127.0.0.1:{stub_port}", env=env, workdir=workdir)
+        except BaseException:
+            for log in ("gunicorn.log", "qcluster.log", "stub.log"):
+                print(f"--- {log}", (workdir / log).read_text()[-2000:] if (workdir / log).exists() else "", sep="\n")
+            raise
+        finally:
+            for proc in reversed(procs):
+                stop(proc)
+            if redis:
+                subprocess.run(["redis-cli", "-u", redis_url, "flushdb"], capture_output=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--broker", choices=("orm", "redis"), default="orm")
@@ -229,70 +315,33 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
-    extra = dict(item.split("=", 1) for item in args.set)
-    broker = {"REDIS_URL": args.redis_url} if args.broker == "redis" else {}
-    if args.broker == "redis":
-        subprocess.run(["redis-cli", "-u", args.redis_url, "flushdb"], check=True, capture_output=True)
-    configure_environment(
-        "postgres", name=DB_NAME, QUESTS_BUFFER_SIZE="0", QUESTS_REFILL_ON_SERVE="false",
-        BEHIND_TLS_PROXY="true", SESSION_COOKIE_SECURE="false", CSRF_COOKIE_SECURE="false", **broker, **extra,
-    )
-    create_database("postgres")
-    manage("collectstatic", "--noinput", "-v0")
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        keys_file = workdir / "keys.env"
-        stub = start([PY, "-m", "keymanager.testing.groqstub", "--port", str(args.stub_port), "--orgs", str(args.orgs),
-                      "--latency", str(args.latency), "--keys-file", str(keys_file)], os.environ.copy(),
-                     workdir / "stub.log")
-        procs = [stub]
-        try:
-            wait_http(f"http://127.0.0.1:{args.stub_port}/_stub/stats", "the stand-in")
-            for line in keys_file.read_text().splitlines():
-                name, value = line.split("=", 1)
-                os.environ[name] = value
-            env = os.environ.copy()
-            manage("keys", "import-env", env=env, capture=True)
-            manage("shell", "-c", "from django.contrib.auth.models import User\n"
-                   f"[User.objects.create_user(f'pilot{{n}}', password='{PASSWORD}') for n in range({args.players})]",
-                   env=env)
-            procs.append(start([PY, "manage.py", "qcluster"], env, workdir / "qcluster.log"))
-            web_env = {**env, "GUNICORN_BIND": f"127.0.0.1:{args.web_port}", "GUNICORN_WORKERS": "2",
-                       "GUNICORN_THREADS": "4", "GUNICORN_LOG_LEVEL": "warning"}
-            procs.append(start([str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "cosmosquest.wsgi"],
-                               web_env, workdir / "gunicorn.log"))
-            base = f"http://127.0.0.1:{args.web_port}"
-            wait_http(base + "/", "gunicorn")
-            time.sleep(2)  # let the cluster's workers come up
-            httpx.post(f"http://127.0.0.1:{args.stub_port}/_stub/reset_stats", timeout=5)
-
-            timings = Timings()
-            started = time.monotonic()
-            stop_at = started + args.duration
-            threads = [threading.Thread(target=leaderboard, args=(base, stop_at, timings, args.leaderboard_every))]
-            threads += [threading.Thread(target=player, args=(n, base, stop_at, timings, not args.no_js, f"10.9.0.{n + 1}"))
-                        for n in range(args.players)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            elapsed = time.monotonic() - started
-            stub_stats = httpx.get(f"http://127.0.0.1:{args.stub_port}/_stub/stats", timeout=5).json()
-            db = json.loads(manage("shell", "-c", REPORT_SQL, env=env, capture=True).strip().splitlines()[-1])
-        except BaseException:
-            for log in ("gunicorn.log", "qcluster.log", "stub.log"):
-                print(f"--- {log}", (workdir / log).read_text()[-2000:] if (workdir / log).exists() else "", sep="\n")
-            raise
-        finally:
-            for proc in reversed(procs):
-                stop(proc)
-            if args.broker == "redis":
-                subprocess.run(["redis-cli", "-u", args.redis_url, "flushdb"], capture_output=True)
+    with instance(broker=args.broker, redis_url=args.redis_url, orgs=args.orgs, latency=args.latency,
+                  web_port=args.web_port, stub_port=args.stub_port, users=args.players,
+                  **dict(item.split("=", 1) for item in args.set)) as site:
+        clients = [log_in(n, site.base, f"10.9.0.{n + 1}") for n in range(args.players)]
+        timings = Timings()
+        started = time.monotonic()
+        stop_at = started + args.duration
+        threads = [threading.Thread(target=leaderboard, args=(site.base, stop_at, timings, args.leaderboard_every))]
+        threads += [threading.Thread(target=player, args=(n, clients[n], stop_at, timings, not args.no_js))
+                    for n in range(args.players)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+        stub_stats = site.stub_stats()
+        restarts = site.worker_starts()
+        db = site.report()
 
     free = {"rpm": 30, "tpm": 8000}  # the stand-in's free-tier limits for openai/gpt-oss-20b
     per_call, ceiling = capacity(db, elapsed, args.orgs, free)
     admitted = sum(m["admitted"] for org in stub_stats["by_org"].values() for m in org.values())
     live = [t for run_id, t in timings.to_questions.items() if db["runs"].get(str(run_id)) == "live"]
+    # Like for like: live missions whose questions reached the player within the launching minute.
+    live_in_window = sum(1 for run_id, at in timings.delivered_at.items()
+                         if db["runs"].get(str(run_id)) == "live" and at <= args.duration)
+    window_capacity = capacity(db, args.duration, args.orgs, {"rpm": 30, "tpm": 8000})[1]
     other = [t for name, times in timings.pages.items()
              if name not in ("transmit (LLM in request)", "status (JSON)") for t in times]
     figures = {
@@ -303,6 +352,8 @@ def main() -> None:
         "other_pages": {"n": len(other), "p50_ms": round(percentile(other, 0.50) * 1000),
                         "p99_ms": round(percentile(other, 0.99) * 1000), "worst_ms": round(max(other) * 1000)},
         "runs": db["sources"], "late_results_buffered": db["buffered"],
+        "live_within_duration": live_in_window,
+        "capacity_within_duration": None if math.isnan(window_capacity) else round(window_capacity),
         "stub": {"admitted": admitted, "by_status": stub_stats["by_status"], "tokens_per_call": None if math.isnan(per_call) else round(per_call)},
         "capacity": None if math.isnan(ceiling) else round(ceiling),
         "live_to_questions": {"n": len(live), "p50_s": round(percentile(live, 0.50), 2) if live else None,
@@ -315,11 +366,17 @@ def main() -> None:
     o = figures["other_pages"]
     print(f"{'other pages (all but waits)':<28}{o['n']:>9}{'':>8}{o['p50_ms']:>9}{o['p99_ms']:>9}{o['worst_ms']:>10}")
     print(f"missions: {db['sources']}; late live results kept as buffered runs: {db['buffered']}")
+    print(f"live missions delivered within the {args.duration:.0f} s of launching: {live_in_window} "
+          f"(the pool's capacity in that time: {window_capacity:.0f})")
     print(f"stand-in: {admitted} completions admitted ({stub_stats['by_status']}), ~{per_call:.0f} tokens used per call; "
           f"the pool's capacity over the run: {ceiling:.0f} completions")
     lq = figures["live_to_questions"]
     print(f"launch to questions, live missions: n={lq['n']} p50 {lq['p50_s']} s, p90 {lq['p90_s']} s "
           f"(stand-in latency {args.latency} s)")
+    print(f"gunicorn worker (re)starts: {restarts}")
+    slow = sorted(timings.slowest, reverse=True)[:5]
+    print("slowest requests (waits excluded):", ", ".join(f"{name} {sec * 1000:.0f} ms at {at:.1f} s"
+          for sec, at, name in [x for x in slow if x[2] not in ("transmit (LLM in request)",)]))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
 
