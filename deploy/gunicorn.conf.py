@@ -9,20 +9,22 @@ import multiprocessing
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-# Sync workers: a player's request may wait on the LLM for up to KEYMANAGER_WAIT_BUDGET seconds,
-# so size by concurrency wanted, not only by cores; threads let one worker hold several waits.
+# No web request waits on the LLM (the django-q2 cluster writes live missions), so requests are
+# short: a few workers per core, and threads to overlap their database round trips.
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", 4))
 worker_class = "gthread"
-# Above the pool's wait budget (20 s) plus one request timeout (15 s): gunicorn never kills a
-# worker that is still inside its budget. A worker killed anyway loses nothing: its pending
+# Admin actions (testing a key) still call the provider inside the request: above the pool's
+# wait budget (20 s) plus one request timeout (15 s), gunicorn never kills one inside its budget. A worker killed anyway loses nothing: its pending
 # usage rows are reservations that roll out of the rate-limit windows on their own.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 45))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 40))
 keepalive = 5
-# Recycle workers now and then (jittered so they do not all restart together).
+# Recycle workers now and then. Workers share the load evenly, so they reach the same count at
+# about the same time: with a small jitter two of them rebooted together (each loads Django
+# after fork) and the site stalled for seconds under load. Half the count spreads them out.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 2000))
-max_requests_jitter = 200
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 2))
 # Load the app in each worker, after fork: no database connection or SDK socket is shared.
 preload_app = False
 accesslog = "-"

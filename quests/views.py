@@ -92,7 +92,7 @@ def quest_launch(request: HttpRequest, number: int) -> HttpResponse:
 
 
 # How often the progress page's script asks whether the mission is ready.
-STATUS_POLL_MS = 500
+STATUS_POLL_MS = 300
 
 
 @never_cache

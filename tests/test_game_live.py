@@ -84,7 +84,7 @@ def test_the_progress_page_moves_on_without_javascript_and_with_a_status_check(
     assert "/transmit" not in html
     status = client.get(reverse("quests:run_status", args=[run.pk]))
     assert status["Content-Type"] == "application/json" and "no-cache" in status["Cache-Control"]
-    assert status.json() == {"state": "writing", "url": reverse("quests:run_detail", args=[run.pk]), "poll_ms": 500}
+    assert status.json() == {"state": "writing", "url": reverse("quests:run_detail", args=[run.pk]), "poll_ms": 300}
     callbacks[0]()
     assert client.get(reverse("quests:run_status", args=[run.pk])).json()["state"] == "ready"
     mission = client.get(reverse("quests:run_detail", args=[run.pk])).content.decode()
@@ -200,7 +200,7 @@ def test_the_status_check_points_an_answered_run_at_its_result(client):
     run = launch(client, 1)  # no keys: an archive run at once
     client.post(reverse("quests:run_answer", args=[run.pk]), right_answers(run))
     assert client.get(reverse("quests:run_status", args=[run.pk])).json() == {
-        "state": "answered", "url": reverse("quests:run_result", args=[run.pk]), "poll_ms": 500
+        "state": "answered", "url": reverse("quests:run_result", args=[run.pk]), "poll_ms": 300
     }
 
 
