@@ -43,7 +43,7 @@ class QuestAdmin(admin.ModelAdmin):
 @admin.register(QuestRun)
 class QuestRunAdmin(admin.ModelAdmin):
     list_display = ["id", "quest", "source", "status", "player", "correct_count", "xp_awarded", "created_at"]
-    list_filter = ["source", "status", "quest"]
+    list_filter = ["source", "status", "fallback_reason", "quest"]
     list_select_related = ["quest", "player"]
     search_fields = ["title", "archive_ref", "player__callsign"]
     date_hierarchy = "created_at"
