@@ -17,7 +17,7 @@ from keymanager.models import Key, Outcome, Provider
 from keymanager.services.budgets import DEFAULT_MAX_TOKENS, estimate_prompt_tokens
 from keymanager.services.config import PoolSettings, pool_settings
 from keymanager.services.dberrors import is_contention
-from keymanager.services.errors import PoolExhausted, PoolMisuse, RequestRejected
+from keymanager.services.errors import PoolExhausted, PoolMisconfigured, PoolMisuse, RequestRejected
 from keymanager.services.headers import RateLimitHeaders
 from keymanager.services.outcomes import key_quarantine_undecryptable, record_failure, record_not_sent, record_success
 from keymanager.services.providers import CallResult, ProviderFailure, call
@@ -67,6 +67,7 @@ class _Call:
     attempts: int = 0
     backoffs: int = 0
     retry_hint: float | None = None
+    undecryptable: int = 0  # keys this call found it cannot decrypt
 
     def remaining(self) -> float:
         return self.started + self.conf.wait_budget - time.monotonic()
@@ -133,6 +134,12 @@ def complete(
     if result is not None:
         return result
     hint = state.retry_hint if state.retry_hint is not None else conf.rate_limit_cooldown
+    if state.undecryptable and not state.attempts:
+        raise PoolMisconfigured(
+            f"{state.undecryptable} key(s) cannot be decrypted with KEY_ENCRYPTION_KEYS and no other key could "
+            "serve; they are disabled and admins alerted.",
+            retry_after=hint,
+        )
     logger.warning(
         "Call %s: pool exhausted after %.2fs and %d attempt(s); a key may serve in %.1fs.",
         state.request_id, state.elapsed(), state.attempts, hint,
@@ -224,6 +231,7 @@ def _serve_from(state: _Call, *, provider: str, model: str, keep: float) -> Comp
             _retrying(record_not_sent, got, code="undecryptable")
             if key_quarantine_undecryptable(key_id=got.key_id, key_name=got.key_name):
                 transaction.on_commit(_alert_soon)
+            state.undecryptable += 1
             state.attempts -= 1  # nothing was sent
             avoid.add(got.key_id)
             continue

@@ -129,3 +129,9 @@ def limit_views(ledger: Ledger, provider: str, model: str) -> list[LimitView]:
             source, at = "", None
         views.append(LimitView(kind, None if value == float("inf") else int(value), source, at, hard))
     return views
+
+
+def limit_clear(*, provider: str, model: str, organization: str = "") -> bool:
+    """Remove a ceiling; the budgets it capped learn that at once (signal). False if none."""
+    deleted, _ = Limit.objects.filter(provider=provider, model=model.strip(), organization=organization.strip()).delete()
+    return bool(deleted)

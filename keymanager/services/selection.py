@@ -64,7 +64,7 @@ class Lease:
     probe: bool = False
     purpose: str = ""
     quest: int | None = None
-    key_errors: int = 0
+    key_errors: int = 0  # the key's error count and cooldown streak: a success resets them
     stamp_key: bool = False
 
     @property
@@ -121,7 +121,8 @@ def read_pool(provider: str, model: str) -> list[dict]:
             budget_inbox=Subquery(budget.values("inbox")),
         )
         .values(
-            "pk", "name", "organization", "order", "secret_encrypted", "consecutive_errors", "last_used_at",
+            "pk", "name", "organization", "order", "secret_encrypted", "consecutive_errors", "cooldown_streak",
+            "last_used_at",
             "key_cooling", "org_cooling", "budget_id", "budget_version", "budget_state", "budget_inbox",
         )
         .order_by("order", "pk")
@@ -313,7 +314,7 @@ def _lease(org: _Org, key: dict, *, provider: str, model: str, tokens: int, at: 
         probe=probe,
         purpose=purpose[:50],
         quest=quest,
-        key_errors=key["consecutive_errors"],
+        key_errors=key["consecutive_errors"] + key["cooldown_streak"],
         stamp_key=last_used is None or last_used.timestamp() < at - STAMP_EVERY.total_seconds(),
     )
 
