@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 
 MINUTE = 60.0
 DAY = 86400.0
-# Slice widths: fine for the minute (each slice rounds a request's time up by at most this
-# much), coarse for the day. MARGIN widens every window for time on the wire and clock skew.
-MINUTE_SLICE = 0.25
-DAY_SLICE = 900.0
+# MARGIN widens every window for time on the wire and clock skew. Slice widths: fine for the
+# minute (a slice rounds a request's time by at most this much), coarse for the day; each
+# divides its window plus the margin exactly, so a window touches one slice more, not two.
 MARGIN = 0.25
+MINUTE_SLICE = (MINUTE + MARGIN) / 241  # 0.25 s
+DAY_SLICE = (DAY + MARGIN) / 96  # about 15 minutes
 
 KINDS = ("rpm", "rpd", "tpm", "tpd")
 # Which period and which count each limit kind constrains.
