@@ -137,8 +137,8 @@ def test_headers_correct_the_local_count_when_someone_else_spends_the_quota(pool
         first = complete(messages=MESSAGES, max_tokens=300)  # least recently used: the other one next
     assert first.key_id == shared.pk
     usage = budget_usage(Budget.objects.get(organization=shared.organization, model=MODEL))
-    assert usage.reported_remaining_tokens is not None and usage.reported_remaining_tokens < 1000
-    assert usage.tokens_minute > 2000  # the outsider's tokens are counted now
+    assert usage.reported_remaining_tokens is not None and usage.reported_remaining_tokens < 1500
+    assert usage.tokens_minute > 1800  # the outsider's tokens (1,800 of prompt) are counted now
     for _ in range(4):
         assert complete(messages=MESSAGES, max_tokens=300).key_id == other.pk
     assert pool.stub.stats()["by_status"].get("429", 0) == 0
