@@ -98,7 +98,7 @@ class CooldownQuerySet(models.QuerySet):
     def active(self, now=None):
         return self.filter(ends_at__gt=now or timezone.now())
 
-    def holding(self, model: str, now=None):
+    def holding(self, model: str, now=None) -> CooldownQuerySet:
         """Active cooldowns that keep a key or organization from serving `model`: those for
         every model and those for that one. The one rule every caller asks (selection,
         status, admin, alerts, probes); callers narrow it to a key or an organization."""

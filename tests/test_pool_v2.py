@@ -225,3 +225,23 @@ def test_threads_never_overrun_either_limiter(settings, limiter):
             served = sum(threads.map(one, range(30)))
         ok, refused = served_and_refused(stub)
     assert served == ok == 12 and refused == 0
+
+
+def test_the_compiled_read_returns_what_the_orm_query_does(pool_factory):
+    from django.utils import timezone
+
+    from keymanager.services.outcomes import cool_down
+    from keymanager.services.selection import pool_queryset, read_pool
+
+    pool = pool_factory(orgs=3, keys_per_org=2)
+    complete(messages=MESSAGES, max_tokens=20)
+    cool_down(provider="groq", key_id=pool.keys[0].pk, reason="errors", seconds=30)
+    cool_down(provider="groq", organization=pool.keys[2].organization, model=MODEL, reason="rate_limit", seconds=90)
+    cool_down(provider="groq", organization=pool.keys[4].organization, model="other-model", reason="rate_limit",
+              seconds=90)
+    Key.objects.filter(pk=pool.keys[5].pk).update(enabled=False)
+    expected = list(pool_queryset("groq", MODEL, timezone.now()))
+    got = read_pool("groq", MODEL)
+    assert got == expected and len(got) == 5
+    assert got[0]["key_cooling"] is not None and got[2]["org_cooling"] is not None
+    assert got[4]["org_cooling"] is None  # a cooldown on another model does not hold it

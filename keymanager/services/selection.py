@@ -24,10 +24,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
-from django.db import transaction
-from django.db.models import F, OuterRef, Subquery
-from django.db.models.functions import Substr
+from django.db import connection, transaction
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from keymanager.models import Budget, Cooldown, Key
 from keymanager.services.budgets import budget_rows_ensure
@@ -98,10 +100,19 @@ def _epoch(value: datetime | None) -> float:
     return value.timestamp() if value is not None else 0.0
 
 
-def read_pool(provider: str, model: str) -> list[dict]:
-    """Every enabled key of `provider` with its cooldown ends for `model` and its
-    organization's budget row: one query, whatever the history."""
-    holding = Cooldown.objects.holding(model)
+_FIELDS = ("pk", "name", "organization", "order", "secret_encrypted", "consecutive_errors", "cooldown_streak",
+           "last_used_at")
+_ANNOTATIONS = ("key_cooling", "org_cooling", "budget_id", "budget_version", "budget_state", "budget_inbox")
+_DATETIMES = ("last_used_at", "key_cooling", "org_cooling")
+# A moment no real call has: marks where `now` goes in the compiled query's parameters.
+_SENTINEL = datetime(2000, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)
+
+
+def pool_queryset(provider: str, model: str, now: datetime) -> QuerySet:
+    """Every enabled key of `provider`, with the latest end of the cooldowns that hold it
+    for `model` (its own and its organization's: the one rule, `CooldownQuerySet.holding`)
+    and its organization's budget row for `model`."""
+    holding = Cooldown.objects.holding(model, now)
     latest = ("-ends_at",)
     key_cooling = holding.filter(key_id=OuterRef("pk")).order_by(*latest).values("ends_at")[:1]
     org_cooling = (
@@ -110,23 +121,51 @@ def read_pool(provider: str, model: str) -> list[dict]:
         .values("ends_at")[:1]
     )
     budget = Budget.objects.filter(provider=OuterRef("provider"), organization=OuterRef("organization"), model=model)
-    return list(
+    annotations = {
+        "key_cooling": Subquery(key_cooling),
+        "org_cooling": Subquery(org_cooling),
+        "budget_id": Subquery(budget.values("pk")),
+        "budget_version": Subquery(budget.values("version")),
+        "budget_state": Subquery(budget.values("state")),
+        "budget_inbox": Subquery(budget.values("inbox")),
+    }
+    assert tuple(annotations) == _ANNOTATIONS
+    return (
         Key.objects.filter(provider=provider, enabled=True)
-        .annotate(
-            key_cooling=Subquery(key_cooling),
-            org_cooling=Subquery(org_cooling),
-            budget_id=Subquery(budget.values("pk")),
-            budget_version=Subquery(budget.values("version")),
-            budget_state=Subquery(budget.values("state")),
-            budget_inbox=Subquery(budget.values("inbox")),
-        )
-        .values(
-            "pk", "name", "organization", "order", "secret_encrypted", "consecutive_errors", "cooldown_streak",
-            "last_used_at",
-            "key_cooling", "org_cooling", "budget_id", "budget_version", "budget_state", "budget_inbox",
-        )
+        .annotate(**annotations)
+        .values(*_FIELDS, *_ANNOTATIONS)
         .order_by("order", "pk")
     )
+
+
+@lru_cache(maxsize=64)
+def _compiled(alias: str, provider: str, model: str) -> tuple[str, tuple]:
+    # Compiling the ORM query costs more than running it: do it once per (provider, model).
+    return pool_queryset(provider, model, _SENTINEL).query.sql_with_params()
+
+
+def _as_datetime(value) -> datetime | None:
+    """An aware datetime from what the driver hands back (SQLite: naive UTC, or text)."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
+    return parsed.replace(tzinfo=UTC) if parsed is not None and parsed.tzinfo is None else parsed
+
+
+def read_pool(provider: str, model: str) -> list[dict]:
+    """`pool_queryset`'s rows, one query whatever the history. The query is compiled once
+    and run with this moment's `now` in place of the sentinel."""
+    sql, template = _compiled(connection.alias, provider, model)
+    mark = connection.ops.adapt_datetimefield_value(_SENTINEL)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    params = [now if p == mark else p for p in template]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = [dict(zip((*_FIELDS, *_ANNOTATIONS), row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:
+        for name in _DATETIMES:
+            row[name] = _as_datetime(row[name])
+    return rows
 
 
 def _organizations(rows: list[dict], now: float) -> dict[str, _Org]:
@@ -255,14 +294,23 @@ def _claim(org: _Org, *, provider: str, model: str, tokens: int, shipped: dict, 
         ledger.probe_until = now + PROBE_HOLD
     mslot, dslot = ledger.admit(at, tokens)
     ledger.lru[key["pk"]] = at
-    changes = {"state": ledger.dumps(), "version": org.version + 1}
-    if org.inbox_len:
-        # Keep events appended since the read: only the prefix folded here is consumed.
-        changes["inbox"] = Substr(F("inbox"), org.inbox_len + 1)
-    if not Budget.objects.filter(pk=org.budget_id, version=org.version).update(**changes):
+    if not _compare_and_swap(org, ledger.dumps()):
         return None
     return _lease(org, key, provider=provider, model=model, tokens=tokens, at=at, mslot=mslot, dslot=dslot,
                   probe=fit_.probe, request_id=request_id, attempt=attempt, purpose=purpose, quest=quest)
+
+
+def _compare_and_swap(org: _Org, state: str) -> bool:
+    """Write the new state only if nobody wrote the row since it was read. Events appended
+    to the inbox since then are kept: only the prefix folded into `state` is consumed."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Budget._meta.db_table} SET state = %s, version = version + 1, "
+            "inbox = SUBSTR(inbox, %s), updated_at = %s WHERE id = %s AND version = %s",
+            [state, org.inbox_len + 1, connection.ops.adapt_datetimefield_value(timezone.now()), org.budget_id,
+             org.version],
+        )
+        return cursor.rowcount == 1
 
 
 def _claim_locked(org: _Org, *, provider: str, model: str, tokens: int, shipped: dict, request_id: uuid.UUID,
