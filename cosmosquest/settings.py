@@ -248,6 +248,7 @@ QUESTS = {
     # Guests get live missions only while the pool has more than this share of its limits
     # free; the rest is kept for signed-in players.
     "guest_min_headroom": _get("QUESTS_GUEST_MIN_HEADROOM", 0.25, float),
+    "xp_cap_per_quest_per_day": _get("QUESTS_XP_CAP_PER_QUEST_PER_DAY", 150, int),
 }
 
 # --- django-q2: ORM broker by default, Redis when REDIS_URL is set -----------------------

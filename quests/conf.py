@@ -33,6 +33,10 @@ DEFAULTS = {
     "live_rate_player": "30/h",
     # Guests go live only while the pool has more than this share of its limits free.
     "guest_min_headroom": 0.25,
+    # Most XP one player can earn on one quest in one day (the daily mission aside).
+    "xp_cap_per_quest_per_day": 150,
+    # Days ahead the daily mission is generated (today included when it is missing).
+    "daily_days_ahead": 1,
 }
 
 
@@ -51,6 +55,8 @@ class GameSettings:
     live_rate_address: str
     live_rate_player: str
     guest_min_headroom: float
+    xp_cap_per_quest_per_day: int
+    daily_days_ahead: int
 
 
 def game_settings() -> GameSettings:

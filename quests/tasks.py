@@ -5,10 +5,12 @@ from __future__ import annotations
 from django_q.models import Schedule
 
 from quests.conf import game_settings
+from quests.services.daily import daily_prepare_ahead
 from quests.services.live import live_write
 from quests.services.prefetch import buffer_refill
 
 REFILL_SCHEDULE = "quests.refill_buffers"
+DAILY_SCHEDULE = "quests.prepare_daily"
 # Below Q_CLUSTER's timeout (120 s) and retry (180 s): a slow refill is never delivered twice.
 TASK_TIMEOUT = 100
 
@@ -30,6 +32,12 @@ def write_live_run(run_id: int) -> str:
     return live_write(run_id=run_id)
 
 
+def prepare_daily() -> dict:
+    """Scheduled hourly: write today's (if missing) and tomorrow's daily mission ahead."""
+    report = daily_prepare_ahead()
+    return {"ready": report.ready, "missing": report.missing}
+
+
 def ensure_schedules() -> list[Schedule]:
     """Create or update the game's schedules; safe to call any number of times."""
     schedule, _ = Schedule.objects.update_or_create(
@@ -41,4 +49,8 @@ def ensure_schedules() -> list[Schedule]:
             "repeats": -1,
         },
     )
-    return [schedule]
+    daily, _ = Schedule.objects.update_or_create(
+        name=DAILY_SCHEDULE,
+        defaults={"func": "quests.tasks.prepare_daily", "schedule_type": Schedule.HOURLY, "repeats": -1},
+    )
+    return [schedule, daily]

@@ -39,4 +39,4 @@ def test_it_reports_an_exhausted_pool_without_failing():
 
 
 def test_it_checks_the_archive():
-    assert "Archive OK: 50 runs" in run("archive-check")
+    assert "Archive OK: 70 runs" in run("archive-check")

@@ -116,6 +116,6 @@ def _tokens_chart(orgs: list[OrgUsage]):
     rows = []
     for org in orgs:
         label = f"{org.organization} · {org.model}"
-        rows.append(charts.Meter(f"{label} · TPD", org.tokens_day, org.limits.tpd))
-        rows.append(charts.Meter(f"{label} · TPM", org.tokens_minute, org.limits.tpm))
+        rows.append(charts.Meter(f"{label} · TPD", org.tokens_day, org.limits["tpd"].value))
+        rows.append(charts.Meter(f"{label} · TPM", org.tokens_minute, org.limits["tpm"].value))
     return charts.meters(rows, label="Tokens per organization and model against its limits") if rows else ""

@@ -20,8 +20,9 @@ from django.utils import timezone
 
 from keymanager.services import default_model
 from quests.conf import game_settings
-from quests.models import FallbackReason, Player, Quest, QuestRun, RunSource, RunStatus
-from quests.services.generation import generate_content
+from quests.models import FallbackReason, Player, Quest, QuestRun, RunSource, RunStatus, Tier
+from quests.services.content import content_fields
+from quests.services.generation import generate_content, tier_config
 from quests.services.headroom import live_headroom
 from quests.services.limits import live_take
 
@@ -59,14 +60,14 @@ def live_state(run: QuestRun, *, now: datetime | None = None) -> str:
     return LiveState.WRITING
 
 
-def live_refusal(*, player: Player, quest: Quest, address: str | None) -> str | None:
+def live_refusal(*, player: Player, quest: Quest, address: str | None, tier: str = Tier.CADET) -> str | None:
     """Why this launch cannot go live (a FallbackReason), or None when it may.
 
     Cheap checks first; the rate limits last, so they count only launches that would
     otherwise have spent quota.
     """
     conf = game_settings()
-    headroom = live_headroom(model=quest.model or default_model())
+    headroom = live_headroom(model=tier_config(quest=quest, tier=tier).model or default_model())
     if headroom <= 0:
         return FallbackReason.UNAVAILABLE
     if player.is_guest and headroom <= conf.guest_min_headroom:
@@ -120,14 +121,12 @@ def live_write(*, run_id: int, rng: random.Random | None = None) -> str:
         # archive mission already. Spending quota now would only fill the buffer under pressure.
         live_fall_back(run_id=run_id, reason=FallbackReason.TIMEOUT)
         return "timeout"
-    generated = generate_content(quest=run.quest, purpose="quest", rng=rng)
+    generated = generate_content(quest=run.quest, purpose="quest", tier=run.tier, rng=rng)
     if generated is None:
         live_fall_back(run_id=run_id, reason=FallbackReason.FAILED, note="live generation unavailable")
         return "failed"
     content = {
-        "title": generated.content.title,
-        "briefing": generated.content.briefing,
-        "questions": generated.content.questions,
+        **content_fields(generated.content, rng=rng),
         "model": generated.model,
         "request_id": generated.request_id,
         "generation_note": generated.note,
@@ -138,7 +137,7 @@ def live_write(*, run_id: int, rng: random.Random | None = None) -> str:
     if written:
         return "live"
     # Too late for its player, who is shown the archive mission by now: the next player gets it.
-    QuestRun.objects.create(quest=run.quest, source=RunSource.BUFFER, status=RunStatus.READY, **content)
+    QuestRun.objects.create(quest=run.quest, tier=run.tier, source=RunSource.BUFFER, status=RunStatus.READY, **content)
     live_fall_back(run_id=run_id, reason=FallbackReason.TIMEOUT)
     logger.info("live run %s: written after its deadline, kept as a buffered run", run_id)
     return "buffered"

@@ -7,8 +7,9 @@ import random
 
 from django.utils import timezone
 
-from quests.models import FallbackReason, Player, Quest, QuestRun, RunSource, RunStatus
-from quests.services.archive import archive_pick, shuffled_questions
+from quests.models import FallbackReason, Player, Quest, QuestRun, RunSource, RunStatus, Tier
+from quests.services.archive import archive_pick
+from quests.services.content import content_fields
 from quests.services.live import live_enqueue, live_refusal
 
 logger = logging.getLogger("quests")
@@ -16,27 +17,32 @@ logger = logging.getLogger("quests")
 ACTIVE = (RunStatus.PENDING, RunStatus.READY)
 
 
-def run_start(*, player: Player, quest: Quest, address: str | None = None) -> QuestRun:
-    """The player's run of this quest: the one already open, else a buffered one, else a live
-    one written by a django-q2 task (see services.live), else an archive run at once.
+def run_start(*, player: Player, quest: Quest, tier: str = Tier.CADET, address: str | None = None) -> QuestRun:
+    """The player's run of this quest: the one already open, else a buffered one of this tier,
+    else a live one written by a django-q2 task (see services.live), else an archive run at once.
 
     Never calls the LLM: a web request only decides and enqueues. A live run holds its archive
     mission from the start, so its player is never left waiting past the deadline.
     """
-    open_run = QuestRun.objects.filter(player=player, quest=quest, status__in=ACTIVE).order_by("-created_at").first()
+    open_run = (
+        QuestRun.objects.filter(player=player, quest=quest, status__in=ACTIVE, daily__isnull=True)
+        .order_by("-created_at")
+        .first()
+    )
     if open_run is not None:
         return open_run
-    claimed = _claim_buffered(player=player, quest=quest)
+    claimed = _claim_buffered(player=player, quest=quest, tier=tier)
     if claimed is not None:
         from quests.services.prefetch import refill_request  # avoids an import cycle
 
         refill_request(quest=quest)
         return claimed
-    reason = live_refusal(player=player, quest=quest, address=address)
-    fields = _archive_fields(player_id=player.pk, quest=quest, rng=None)
+    reason = live_refusal(player=player, quest=quest, tier=tier, address=address)
+    fields = _archive_fields(player_id=player.pk, quest=quest, tier=tier, rng=None)
     if reason:
         return QuestRun.objects.create(
             quest=quest,
+            tier=tier,
             player=player,
             status=RunStatus.READY,
             served_at=timezone.now(),
@@ -45,16 +51,16 @@ def run_start(*, player: Player, quest: Quest, address: str | None = None) -> Qu
             **fields,
         )
     fields["source"] = RunSource.LIVE
-    run = QuestRun.objects.create(quest=quest, player=player, status=RunStatus.PENDING, **fields)
+    run = QuestRun.objects.create(quest=quest, tier=tier, player=player, status=RunStatus.PENDING, **fields)
     live_enqueue(run=run)
     return run
 
 
-def _claim_buffered(*, player: Player, quest: Quest) -> QuestRun | None:
+def _claim_buffered(*, player: Player, quest: Quest, tier: str) -> QuestRun | None:
     """Take the oldest buffered run. The conditional update is the claim: of two players
     racing for one run, exactly one update matches, and the other tries the next run."""
     for _ in range(5):
-        candidate = QuestRun.objects.buffered(quest.pk).order_by("created_at").values_list("pk", flat=True).first()
+        candidate = QuestRun.objects.buffered(quest.pk, tier).order_by("created_at").values_list("pk", flat=True).first()
         if candidate is None:
             return None
         taken = QuestRun.objects.filter(pk=candidate, player__isnull=True, status=RunStatus.READY).update(
@@ -65,18 +71,16 @@ def _claim_buffered(*, player: Player, quest: Quest) -> QuestRun | None:
     return None
 
 
-def _archive_fields(*, player_id: int | None, quest: Quest, rng: random.Random | None) -> dict:
+def _archive_fields(*, player_id: int | None, quest: Quest, tier: str, rng: random.Random | None) -> dict:
     seen = set(
         QuestRun.objects.filter(player_id=player_id, quest=quest, source=RunSource.ARCHIVE)
         .exclude(archive_ref="")
         .values_list("archive_ref", flat=True)
     )
-    entry = archive_pick(quest_number=quest.number, seen_refs=seen, rng=rng)
+    entry = archive_pick(quest_number=quest.number, tier=tier, seen_refs=seen, rng=rng)
     return {
         "source": RunSource.ARCHIVE,
-        "title": entry.content.title,
-        "briefing": entry.content.briefing,
-        "questions": shuffled_questions(entry.content, rng=rng),
+        **content_fields(entry.content, rng=rng),
         "archive_ref": entry.ref,
         "model": "",
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from typing import Any
 
 from .limits import message_text
@@ -18,8 +19,10 @@ QUESTS: list[dict[str, Any]] = [
         "title": "Tour of the Inner Planets",
         "briefing": (
             "Mercury, Venus, Earth and Mars are the rocky planets closest to the Sun. "
+            "Mercury is the planet closest to the Sun, orbiting at about 58 million km. "
             "Venus is the hottest of them because its thick carbon dioxide atmosphere traps heat. "
-            "Mars owes its red colour to iron oxide dust on its surface."
+            "Mars owes its red colour to iron oxide (rust) in its dust and rocks. "
+            "All four have solid surfaces of rock and metal, unlike the giant planets farther out."
         ),
         "questions": [
             ("Which planet is closest to the Sun?", "Mercury", ["Venus", "Mars", "Earth"],
@@ -35,8 +38,10 @@ QUESTS: list[dict[str, Any]] = [
     {
         "title": "Among the Giant Planets",
         "briefing": (
+            "Beyond the asteroid belt lie the four giant planets, worlds of gas and ice with no solid ground, "
+            "each circled by many moons. "
             "Jupiter is the largest planet in the Solar System, more than 300 times as massive as Earth. "
-            "Saturn's rings are made mostly of chunks of water ice. "
+            "Saturn's rings are made mostly of chunks of water ice, with a little rock and dust. "
             "Neptune, the farthest planet from the Sun, takes about 165 Earth years to complete one orbit."
         ),
         "questions": [
@@ -52,8 +57,10 @@ QUESTS: list[dict[str, Any]] = [
     {
         "title": "Our Star, the Sun",
         "briefing": (
-            "The Sun is a G-type main-sequence star powered by the nuclear fusion of hydrogen into helium in its core. "
-            "Its light takes about 8 minutes and 20 seconds to reach Earth."
+            "The Sun holds more than 99% of the mass of the Solar System, and its gravity keeps every planet in orbit. "
+            "The Sun is a G-type main-sequence star that has shone for about 4.6 billion years. "
+            "It is powered by the nuclear fusion of hydrogen into helium in its core, at about 15 million °C. "
+            "Its light takes about 8 minutes and 20 seconds to reach Earth, 150 million km away."
         ),
         "questions": [
             ("About how long does sunlight take to reach Earth?", "About 8 minutes",
@@ -70,8 +77,9 @@ QUESTS: list[dict[str, Any]] = [
     {
         "title": "Moons and Tides",
         "briefing": (
-            "The Moon orbits Earth at an average distance of about 384,000 km and always shows us the same face "
-            "because it is tidally locked. Its gravity is the main cause of Earth's ocean tides. "
+            "The Moon orbits Earth at an average distance of about 384,000 km. "
+            "It always shows us the same face because it is tidally locked: it rotates once for every orbit around Earth. "
+            "The Moon's gravity is the main cause of Earth's ocean tides, raising two bulges of water that Earth turns through each day. "
             "Jupiter's moon Ganymede is the largest moon in the Solar System, bigger than the planet Mercury."
         ),
         "questions": [
@@ -90,7 +98,9 @@ QUESTS: list[dict[str, Any]] = [
         "briefing": (
             "Proxima Centauri, about 4.2 light-years away, is the closest known star to the Sun. "
             "A light-year is the distance light travels in one year, about 9.46 trillion km. "
-            "The Sun is one of hundreds of billions of stars in the Milky Way, a barred spiral galaxy."
+            "The Sun is one of hundreds of billions of stars in the Milky Way. "
+            "The Milky Way is a barred spiral galaxy about 100,000 light-years across, and the Sun takes about "
+            "230 million years to circle its centre."
         ),
         "questions": [
             ("What is a light-year?", "The distance light travels in one year",
@@ -122,13 +132,31 @@ def quest(rng: random.Random) -> dict[str, Any]:
     """A quest object with options shuffled; ``answer`` indexes the correct option."""
     src = rng.choice(QUESTS)
     questions = []
+    sentences = split_sentences(src["briefing"])
     for prompt, right, wrong, explanation in src["questions"]:
         options = [right, *wrong]
         rng.shuffle(options)
         questions.append(
-            {"prompt": prompt, "options": options, "answer": options.index(right), "explanation": explanation}
+            {
+                "prompt": prompt,
+                "options": options,
+                "answer": options.index(right),
+                "fact": best_fact(sentences, right),
+                "explanation": explanation,
+            }
         )
     return {"title": src["title"], "briefing": src["briefing"], "questions": questions}
+
+
+def split_sentences(text: str) -> list[str]:
+    return [part.strip() for part in re.split(r"(?<=[.!?])\s+", text) if part.strip()]
+
+
+def best_fact(sentences: list[str], answer: str) -> str:
+    """The briefing sentence sharing most words with the answer: the game asks for the fact
+    that gives each answer, quoted from the briefing."""
+    words = {w for w in re.findall(r"\w+", answer.lower()) if len(w) > 2}
+    return max(sentences, key=lambda s: len(words & set(re.findall(r"\w+", s.lower()))))
 
 
 def sentence(rng: random.Random, count: int = 2) -> str:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('quests', '0002_seed_quests'),
+        ('quests', '0005_fair_play_constraints'),
     ]
 
     operations = [
