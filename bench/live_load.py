@@ -146,8 +146,10 @@ def player(n: int, client: httpx.Client, stop_at: float, timings: Timings, js: b
                 timings.delivered_at[run_id] = time.perf_counter() - timings.started
             token = CSRF.search(page.text).group(1)
             answers = {f"q{i}": str(rng.randint(0, 3)) for i in (1, 2, 3)}
-            timed(timings, "answer", client.post, f"/run/{run_id}/answer",
-                  data={**answers, "csrfmiddlewaretoken": token}, follow_redirects=True)
+            response = timed(timings, "answer", client.post, f"/run/{run_id}/answer",
+                             data={**answers, "csrfmiddlewaretoken": token})
+            if response.status_code == 302:
+                timed(timings, "result page", client.get, response.headers["location"])
     finally:
         client.close()
 
@@ -200,14 +202,14 @@ REPORT_SQL = """
 import json
 from django.db.models import Avg, Count
 from keymanager.models import UsageLog
-from quests.models import Quest, QuestRun
+from quests.models import QuestRun, QuestTier
 print(json.dumps({
     "sources": dict(QuestRun.objects.filter(player__isnull=False).values_list("source").annotate(n=Count("id"))),
     "runs": {r.pk: r.source for r in QuestRun.objects.filter(player__isnull=False).only("source")},
     "buffered": QuestRun.objects.filter(player__isnull=True).count(),
     "calls": UsageLog.objects.filter(outcome="success").aggregate(
         n=Count("id"), prompt=Avg("prompt_tokens"), completion=Avg("completion_tokens")),
-    "max_tokens": Quest.objects.aggregate(m=Avg("max_tokens"))["m"],
+    "max_tokens": QuestTier.objects.filter(tier="cadet").aggregate(m=Avg("max_tokens"))["m"],
 }))
 """
 
