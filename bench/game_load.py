@@ -101,7 +101,7 @@ PAGES = [
     ("quest page", re.compile(r"^GET /quest/\d+/$")),
     ("launch", re.compile(r"^POST /quest/\d+/launch$")),
     ("mission page", re.compile(r"^GET /run/\d+/$")),
-    ("transmit (archive)", re.compile(r"^GET /run/\d+/transmit$")),
+    ("status (JSON)", re.compile(r"^GET /run/\d+/status$")),
     ("answer", re.compile(r"^POST /run/\d+/answer$")),
     ("leaderboard", re.compile(r"^GET /leaderboard/$")),
 ]

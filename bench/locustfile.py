@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 
 from locust import HttpUser, between, task
 
@@ -42,9 +43,12 @@ class Player(HttpUser):
                 return
         run = match.group(1)
         page = self.client.get(f"/run/{run}/", name="mission page")
-        if "Receiving your mission" in page.text:
-            self.client.get(f"/run/{run}/transmit", name="transmit (archive)")
-            page = self.client.get(f"/run/{run}/", name="mission page")
+        for _ in range(100):  # a live mission: ask its status as the page's script does
+            if "Receiving your mission" not in page.text:
+                break
+            time.sleep(0.3)
+            if self.client.get(f"/run/{run}/status", name="status (JSON)").json().get("state") != "writing":
+                page = self.client.get(f"/run/{run}/", name="mission page")
         answers = {f"q{i}": str(random.randint(0, 3)) for i in (1, 2, 3)}
         self.client.post(
             f"/run/{run}/answer",
