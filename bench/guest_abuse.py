@@ -6,7 +6,7 @@
 
 The production-like instance of bench/live_load.py (gunicorn, the django-q2 cluster, PostgreSQL,
 the stand-in with 4 organizations and 2 s per completion, prefetch off) with the shipped limits
-(QUESTS_LIVE_RATE_GUEST 5/h, QUESTS_LIVE_RATE_ADDRESS 20/h, QUESTS_GUEST_MIN_HEADROOM 0.25)
+(QUESTS_LIVE_RATE_GUEST 5/h, QUESTS_LIVE_RATE_ADDRESS 20/h, QUESTS_GUEST_MIN_HEADROOM 0.5)
 unless --set changes them. Each session is a new client without cookies: it opens a quest page
 and launches. Prints the completions the stand-in served and how every launch was served.
 """
@@ -83,7 +83,7 @@ def main() -> None:
     print(f"\n{args.sessions} fresh guest sessions from {args.addresses} address(es) in {sent_in:.1f} s, broker {args.broker}")
     print(f"completions served by the stand-in: {completions} (requests {stats['requests']}, by status {stats['by_status']})")
     print(f"configured: {rate} per address, {extra.get('QUESTS_LIVE_RATE_GUEST', '5/h')} per session, guests stop at "
-          f"{extra.get('QUESTS_GUEST_MIN_HEADROOM', '0.25')} headroom")
+          f"{extra.get('QUESTS_GUEST_MIN_HEADROOM', '0.5')} headroom")
     print("launches served:", ", ".join(f"{source}/{reason}: {n}" for source, reason, n in served))
     if failures:
         print("failed launches:", dict(failures))

@@ -247,7 +247,7 @@ QUESTS = {
     "live_rate_player": _get("QUESTS_LIVE_RATE_PLAYER", "30/h", _rate),
     # Guests get live missions only while the pool has more than this share of its limits
     # free; the rest is kept for signed-in players.
-    "guest_min_headroom": _get("QUESTS_GUEST_MIN_HEADROOM", 0.25, float),
+    "guest_min_headroom": _get("QUESTS_GUEST_MIN_HEADROOM", 0.5, float),
     "xp_cap_per_quest_per_day": _get("QUESTS_XP_CAP_PER_QUEST_PER_DAY", 150, int),
 }
 

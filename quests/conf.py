@@ -32,7 +32,7 @@ DEFAULTS = {
     "live_rate_address": "20/h",
     "live_rate_player": "30/h",
     # Guests go live only while the pool has more than this share of its limits free.
-    "guest_min_headroom": 0.25,
+    "guest_min_headroom": 0.5,
     # Most XP one player can earn on one quest in one day (the daily mission aside).
     "xp_cap_per_quest_per_day": 150,
     # Days ahead the daily mission is generated (today included when it is missing).
