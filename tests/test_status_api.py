@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
 from django.urls import reverse
 
 from keymanager.models import Key
@@ -87,8 +90,66 @@ def test_status_is_down_with_no_keys_and_degraded_on_openai_only(client, every_s
     assert client.get(URL).json()["status"] == "down"
 
 
-def test_only_get_is_allowed(client):
+def test_staff_without_the_view_key_permission_get_counts_only(client, django_user_model, every_state):
+    # The API dashboard's rule: staff status alone is not enough to see the keys.
+    user = django_user_model.objects.create_user("ops", password="pw-123456789", is_staff=True)
+    client.force_login(user)
+    assert "key_detail" not in client.get(URL).json()
+    user.user_permissions.add(Permission.objects.get(codename="view_key", content_type__app_label="keymanager"))
+    user = django_user_model.objects.get(pk=user.pk)  # a fresh permission cache
+    client.force_login(user)
+    assert len(client.get(URL).json()["key_detail"]) == 6
+    assert client.get("/admin/api-dashboard/").status_code == 200
+
+
+def test_only_get_and_head_are_allowed(client):
     assert client.post(URL).status_code == 405
+    assert client.put(URL).status_code == 405
+
+
+@pytest.mark.parametrize("url", [URL, "/"])
+def test_head_answers_like_get_without_a_body(client, url):
+    # Uptime monitors use HEAD.
+    get, head = client.get(url), client.head(url)
+    assert head.status_code == get.status_code == 200
+    assert head["Content-Type"] == get["Content-Type"]
+    assert head.content == b""
+
+
+@contextmanager
+def database_unreachable():
+    """The default connection pointed at a database that cannot be reached (a file in a missing
+    directory on SQLite, a closed port on PostgreSQL), then restored."""
+    saved = dict(connection.settings_dict)
+    connection.close()
+    if connection.vendor == "sqlite":
+        connection.settings_dict["NAME"] = "/nonexistent-cosmosquest-dir/db.sqlite3"
+    else:
+        connection.settings_dict.update(HOST="127.0.0.1", PORT="1")
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("caller", ["anonymous", "staff", "token"])
+def test_an_unreachable_database_gives_json_503_with_retry_after(client, admin_user, caller):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"} if caller == "token" else {}
+    if caller == "staff":
+        client.force_login(admin_user)  # the session itself lives in the unreachable database
+    with database_unreachable():
+        response = client.get(URL, **headers)
+        head = client.head(URL, **headers)
+    assert response.status_code == 503, response.content[:300]
+    assert response["Content-Type"] == "application/json"
+    assert int(response["Retry-After"]) > 0
+    assert "no-store" in response["Cache-Control"]
+    assert response.json()["status"] == "down" and response.json()["error"] == "database unreachable"
+    assert head.status_code == 503 and head.content == b""
+    assert client.get(URL, **headers).status_code == 200  # back once the database is
 
 
 def test_success_rate_counts_logical_calls(client, every_state):
