@@ -12,6 +12,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from cosmosquest.database import database_config
 from cosmosquest.devsecrets import ensure_dev_secrets
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -110,9 +111,7 @@ WSGI_APPLICATION = "cosmosquest.wsgi.application"
 # SQLite is the embedded default. WAL lets readers run beside the one writer, and
 # IMMEDIATE transactions take the write lock at BEGIN, which is what makes the key
 # pool's "choose and stamp a key" transaction a real lock on SQLite.
-DATABASES = {
-    "default": env.db_url_config(_get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}", str))
-}
+DATABASES = {"default": database_config(_get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}", str))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
