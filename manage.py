@@ -18,7 +18,7 @@ def main():
             "forget to activate a virtual environment?"
         ) from exc
     try:
-        settings._setup()  # loads the settings module, which reads the environment
+        settings.INSTALLED_APPS  # noqa: B018  (loads the settings module, which reads the environment)
     except ImproperlyConfigured as exc:
         # A missing or malformed variable: one line naming it, not a traceback.
         sys.exit(f"CosmosQuest is not configured: {exc}")
