@@ -69,9 +69,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django_q",
     "keymanager",
     "quests",
+    # After keymanager, whose `qcluster` command (one that stops on a signal) replaces django-q2's.
+    "django_q",
     "axes",
 ]
 

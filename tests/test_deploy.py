@@ -129,3 +129,5 @@ def test_the_recipe_env_lists_every_production_setting():
     for unit in ("cosmosquest-web.service", "cosmosquest-qcluster.service"):
         text = (ROOT / "deploy" / unit).read_text()
         assert "EnvironmentFile=/etc/cosmosquest/production.env" in text and "Restart=always" in text
+    # Only the main qcluster process gets SIGTERM; it stops the rest in order (test_qcluster_signals).
+    assert "KillMode=mixed" in (ROOT / "deploy" / "cosmosquest-qcluster.service").read_text()
