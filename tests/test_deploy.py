@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
+
+pytestmark = pytest.mark.slow  # each test starts manage.py or gunicorn in a fresh process
 
 ROOT = Path(__file__).resolve().parent.parent
 

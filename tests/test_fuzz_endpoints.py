@@ -38,7 +38,8 @@ settings.register_profile("ci", max_examples=50, **COMMON)
 settings.register_profile("long", max_examples=1000, **COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("game_settings", "seeded")]
+# Slow: 50 generated cases per test (1,000 with HYPOTHESIS_PROFILE=long).
+pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.usefixtures("game_settings", "seeded")]
 
 # Text as browsers and scripts send it: any unicode, with controls, NULs and surrogates left out
 # only where an HTTP client could not send them at all.

@@ -60,6 +60,7 @@ def test_an_unknown_pool_setting_is_an_error(settings):
     assert errors_naming("'stratgy'")
 
 
+@pytest.mark.slow
 def test_check_fails_on_every_bad_pool_variable_from_the_environment(tmp_path):
     # Text values cannot be made empty from the environment (empty means "default"): the
     # numbers and the strategy can be wrong there.
@@ -72,12 +73,14 @@ def test_check_fails_on_every_bad_pool_variable_from_the_environment(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_bogus_strategy_stops_check_and_runserver_start(tmp_path):
     result = manage(production_env(tmp_path, KEYMANAGER_STRATEGY="bogus"), "check")
     assert result.returncode != 0
     assert "KEYMANAGER_STRATEGY must be one of smart, quest, not 'bogus'" in result.stderr
 
 
+@pytest.mark.slow
 def test_encryption_keys_that_are_not_fernet_keys_stop_check(tmp_path):
     from cryptography.fernet import Fernet
 
@@ -88,6 +91,7 @@ def test_encryption_keys_that_are_not_fernet_keys_stop_check(tmp_path):
     assert "not-a-fernet-key" not in result.stderr + result.stdout and good not in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("url, message", [
     ("notaurl", "DATABASE_URL has no scheme"),
     ("mysql://user:hunter2@db/cosmos", "DATABASE_URL has scheme 'mysql'"),

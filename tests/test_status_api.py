@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -156,3 +157,29 @@ def test_success_rate_counts_logical_calls(client, every_state):
     # Last hour: 5 finished first attempts (+1 pending, +1 in flight), 2 successes.
     data = json.loads(client.get(URL).content)
     assert 0 < data["success_rate_1h"] < 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_the_server_dropped_is_replaced_at_the_next_request(client):
+    """PostgreSQL closes idle connections (restarts, idle timeouts, failovers). With
+    CONN_MAX_AGE, the next request must not inherit the dead connection: CONN_HEALTH_CHECKS makes
+    Django test it at the start of each request (what request_started's close_old_connections does)."""
+    import psycopg
+    from django.db import close_old_connections
+
+    assert client.get(URL).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    db = connection.settings_dict
+    with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or "postgres",
+                         password=db["PASSWORD"] or None, dbname=db["NAME"], autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+        for _ in range(100):
+            if not other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
+                break
+            time.sleep(0.05)
+    close_old_connections()  # the start of the next request, as the WSGI handler signals it
+    response = client.get(URL)
+    assert response.status_code == 200, response.content[:300]
