@@ -25,6 +25,7 @@ from keymanager import admin_logs  # noqa: F401  (registers the log admins)
 from keymanager.admin_forms import KeyAddForm, KeyChangeForm
 from keymanager.models import Cooldown, Key, Limit
 from keymanager.selectors import KeyState, key_states
+from keymanager.services import key_records
 from keymanager.services import keys as key_services
 from keymanager.services.reports import Stats, usage_stats
 
@@ -224,8 +225,9 @@ class KeyAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj: Key, form, change: bool) -> None:
+        # The change form and the list's editable "order" column alike.
         if change:
-            super().save_model(request, obj, form, change)
+            key_records.key_update(key_id=obj.pk, name=obj.name, organization=obj.organization, order=obj.order)
             return
         data = form.cleaned_data
         key = key_services.key_add(
@@ -238,6 +240,13 @@ class KeyAdmin(admin.ModelAdmin):
         # The service built and saved the row; admin goes on with that row (for its log entry).
         obj.pk = key.pk
         obj.refresh_from_db()
+
+    def delete_model(self, request, obj: Key) -> None:
+        key_records.key_delete(key_id=obj.pk)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for key_id in queryset.values_list("pk", flat=True):
+            key_records.key_delete(key_id=key_id)
 
     # --- actions -------------------------------------------------------------------------
 
@@ -285,12 +294,10 @@ class KeyAdmin(admin.ModelAdmin):
     @admin.action(description="Renumber order 1, 2, 3… per provider (keeps the current sequence)", permissions=["change"])
     def renumber_keys(self, request, queryset):
         changed = 0
-        for provider in queryset.values_list("provider", flat=True).distinct():
-            for position, key in enumerate(Key.objects.filter(provider=provider).order_by("order", "id"), start=1):
-                if key.order != position:
-                    Key.objects.filter(pk=key.pk).update(order=position)
-                    self.log_change(request, key, f"Order {key.order} → {position}.")
-                    changed += 1
+        for provider in queryset.order_by().values_list("provider", flat=True).distinct():
+            for step in key_records.keys_renumber(provider=provider):
+                self.log_change(request, step.key, f"Order {step.old} → {step.new}.")
+                changed += 1
         self.message_user(request, f"Renumbered {changed} key(s).", messages.SUCCESS)
 
     # --- buttons on the change page: the same services, one key -----------------------------

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, F, Max, Q
+from django.db.models.functions import TruncDate
 
-from quests.models import Player, Quest, QuestRun, RunStatus
+from quests.models import Player, Quest, QuestRun, RunSource, RunStatus
 
 
 @dataclass(frozen=True)
@@ -82,3 +84,19 @@ def player_history(*, player: Player, limit: int = 20):
         .select_related("quest")
         .order_by("-answered_at")[:limit]
     )
+
+
+def archive_serves(*, since: datetime, until: datetime, by: str | None = None) -> dict[tuple, int]:
+    """Runs served from the curated archive in [since, until): the game's fallback when the key
+    pool cannot serve. Registered with the pool's reports (quests/apps.py); grouped by "day"
+    or "quest" (number), or {(): n} for the whole range."""
+    runs = QuestRun.objects.filter(source=RunSource.ARCHIVE, created_at__gte=since, created_at__lt=until)
+    if by is None:
+        return {(): runs.count()}
+    if by == "day":
+        rows = runs.annotate(g=TruncDate("created_at")).values("g").annotate(n=Count("id")).order_by()
+    elif by == "quest":
+        rows = runs.values(g=F("quest__number")).annotate(n=Count("id")).order_by()
+    else:
+        return {}
+    return {(row["g"],): row["n"] for row in rows}

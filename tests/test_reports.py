@@ -141,6 +141,13 @@ def test_usage_report_counts_curated_fallbacks_when_the_game_is_installed(histor
     assert any(r["curated_fallbacks"] == 1 for r in data["rows"])
 
 
+def test_without_a_registered_fallback_counter_the_figure_is_unknown_not_zero(history, monkeypatch):
+    # keymanager reads no game table: the game registers its counter (quests/apps.py).
+    monkeypatch.setattr("keymanager.services.fallbacks._counters", [])
+    data = json.loads(run("usage_report", "--by", "quest", "--format", "json"))
+    assert data["total"]["curated_fallbacks"] is None
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
