@@ -2,7 +2,9 @@
 
 `.env.example` lists every variable. With DEBUG off, a missing SECRET_KEY or
 KEY_ENCRYPTION_KEYS stops start-up; with DEBUG on, development values are generated once
-into the git-ignored `.dev-secrets.env` so that the first `make run` just works.
+into the git-ignored `.dev-secrets.env` so that the first `make run` just works. A checkout
+that has that file is a development checkout: DEBUG defaults to on there, so that
+`manage.py ...` works as the README prints it.
 """
 
 from __future__ import annotations
@@ -43,17 +45,20 @@ def _bool(raw: str) -> bool:
     raise ValueError(raw)
 
 
-DEBUG = _get("DEBUG", False, _bool)
+DEV_SECRETS = BASE_DIR / ".dev-secrets.env"
+# Production sets DEBUG=false (deploy/production.env.example), so it never reads the file, and its
+# `check --deploy` refuses DEBUG on (security.W018).
+DEBUG = _get("DEBUG", DEV_SECRETS.exists(), _bool)
 if DEBUG:
-    ensure_dev_secrets(BASE_DIR / ".dev-secrets.env", env)
+    ensure_dev_secrets(DEV_SECRETS, env)
 
 
 def _required(name: str) -> str:
     value = env.str(name, default="").strip()
     if not value:
         raise ImproperlyConfigured(
-            f"{name} is not set. Set it in the environment (see .env.example); "
-            "in development set DEBUG=true to have one generated."
+            f"{name} is not set. Set it in the environment (see .env.example); on a development "
+            "checkout run `make run` once (or set DEBUG=true) to have one generated into .dev-secrets.env."
         )
     return value
 
