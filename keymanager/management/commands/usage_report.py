@@ -32,14 +32,16 @@ class Moment:
             return timezone.now() - parse_window(text)
         except ValueError:
             pass
-        day = parse_date(text) if len(text) == 10 else None
+        try:
+            # Django's parsers return None for what is not shaped like a date, and raise
+            # ValueError for what is shaped like one but does not exist (2026-13-45).
+            day = parse_date(text) if len(text) == 10 else None
+            moment = None if day else parse_datetime(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a real date or time ({exc})") from None
         if day is not None:
             start, end = day_bounds(day)
             return end if self.end_of_day else start
-        try:
-            moment = parse_datetime(text)
-        except ValueError:
-            moment = None
         if moment is None:
             raise argparse.ArgumentTypeError(
                 f"{value!r} is not a duration (30m, 24h, 7d, 2w), a date (2026-05-01) or a date-time"
