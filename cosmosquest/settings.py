@@ -226,6 +226,7 @@ QUESTS = {
     "refills_per_run": _get("QUESTS_REFILLS_PER_RUN", 5, int),
     "prefetch_min_headroom": _get("QUESTS_PREFETCH_MIN_HEADROOM", 0.5, float),
     "refill_on_serve": _get("QUESTS_REFILL_ON_SERVE", True, _bool),
+    "xp_cap_per_quest_per_day": _get("QUESTS_XP_CAP_PER_QUEST_PER_DAY", 150, int),
 }
 
 # --- django-q2: ORM broker by default, Redis when REDIS_URL is set -----------------------

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import F, Max, OuterRef, Q, Subquery
+from django.db.models import Case, DateTimeField, F, OuterRef, Q, Subquery, Value, When
 from django.http import Http404, HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -23,10 +23,11 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from keymanager import admin_logs  # noqa: F401  (registers the log admins)
 from keymanager.admin_forms import KeyAddForm, KeyChangeForm
-from keymanager.models import Cooldown, Key, Limit
+from keymanager.models import Cooldown, Key, Limit, Provider
 from keymanager.selectors import KeyState, key_states
 from keymanager.services import key_records
 from keymanager.services import keys as key_services
+from keymanager.services.config import default_model
 from keymanager.services.reports import Stats, usage_stats
 
 admin.site.site_header = "CosmosQuest administration"
@@ -40,17 +41,21 @@ sensitive = method_decorator(sensitive_post_parameters("secret"))
 
 
 def _active_cooldown_end():
-    """Latest end of the active cooldowns of a key or of its organization (None: none)."""
-    now = timezone.now()
-    mine = Q(key=OuterRef("pk")) | Q(
-        key__isnull=True, provider=OuterRef("provider"), organization=OuterRef("organization")
-    )
-    return Subquery(
-        Cooldown.objects.filter(mine, ends_at__gt=now)
-        .order_by()
-        .values("provider")  # one group: the aggregate over every matching row
-        .annotate(end=Max("ends_at"))
-        .values("end")[:1]
+    """Latest end of the cooldowns that hold a key for its provider's default model, its
+    own or its organization's (None: none): the one rule (CooldownQuerySet.holding)."""
+    ends = [
+        Subquery(
+            Cooldown.objects.holding(default_model(provider))
+            .filter(Q(key=OuterRef("pk")) | Q(key__isnull=True, provider=provider, organization=OuterRef("organization")))
+            .order_by("-ends_at")
+            .values("ends_at")[:1]
+        )
+        for provider in Provider.values
+    ]
+    return Case(
+        *(When(provider=provider, then=end) for provider, end in zip(Provider.values, ends, strict=True)),
+        default=Value(None),
+        output_field=DateTimeField(),
     )
 
 
@@ -77,13 +82,12 @@ class StateFilter(admin.SimpleListFilter):
 
 @admin.register(Key)
 class KeyAdmin(admin.ModelAdmin):
-    # Eight columns that fit beside the filters at 1280 px: related figures share a cell.
+    # Few enough columns to fit beside the filters at 1280 px: related figures share a cell.
     list_display = [
         "name_and_key",
         "provider_and_organization",
         "state_badge",
         "usage_24h",
-        "reported_remaining",
         "last_used",
         "order",
     ]
@@ -104,9 +108,6 @@ class KeyAdmin(admin.ModelAdmin):
         "cooldown_streak",
         "last_error",
         "last_error_at",
-        "remaining_requests",
-        "remaining_tokens",
-        "remaining_seen_at",
     ]
     _record_fields = ["created_at", "updated_at"]
     # State, health and record are the pool's to change (through its services), never a form's.
@@ -196,14 +197,6 @@ class KeyAdmin(admin.ModelAdmin):
     def state_detail(self, obj: Key):
         return render_to_string("keymanager/state_badge.html", {"state": self._state(obj)})
 
-    @admin.display(description="reported left", ordering="remaining_requests")
-    def reported_remaining(self, obj: Key) -> str:
-        if obj.remaining_requests is None and obj.remaining_tokens is None:
-            return "–"
-        requests = "?" if obj.remaining_requests is None else f"{obj.remaining_requests:,}"
-        tokens = "?" if obj.remaining_tokens is None else f"{obj.remaining_tokens:,}"
-        return format_html('<span class="cq-nowrap">{} req</span><br><span class="cq-nowrap">{} tok</span>',
-                           requests, tokens)
 
     # --- add and change: through the key service -----------------------------------------
 
@@ -337,6 +330,10 @@ class KeyAdmin(admin.ModelAdmin):
 
 @admin.register(Limit)
 class LimitAdmin(admin.ModelAdmin):
+    """Admins' ceilings. The limits the pool works with (learned from the provider, or the
+    shipped first guesses) are on the Budgets page; a ceiling caps them. Saving a row
+    applies it to the budgets at once (signal in apps.py)."""
+
     list_display = ["model", "organization_label", "provider", "rpm", "rpd", "tpm", "tpd"]
     list_editable = ["rpm", "rpd", "tpm", "tpd"]
     list_filter = ["provider", "model"]

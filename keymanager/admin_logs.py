@@ -6,7 +6,7 @@ filtered page does not count millions of rows twice.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.contrib import admin
 from django.contrib.admin.models import LogEntry
@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from keymanager.models import Budget, Cooldown, Incident, UsageLog
+from keymanager.models import Budget, Cooldown, Incident, OrganizationChange, UsageLog
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -225,21 +225,99 @@ class UsageLogAdmin(ReadOnlyAdmin):
         )
 
 
+def _limit_cell(view) -> str:
+    if view.value is None:
+        return format_html('<span class="cq-muted">none</span>')
+    when = ""
+    if view.learned_at:
+        when = datetime.fromtimestamp(view.learned_at, UTC).strftime("%Y-%m-%d %H:%M")
+    return format_html(
+        '{}<br><small class="cq-muted">{}{}</small>',
+        f"{view.value:,}",
+        view.source_label,
+        f" · {when} UTC" if when else "",
+    )
+
+
 @admin.register(Budget)
 class BudgetAdmin(ReadOnlyAdmin):
+    """Per organization and model: each limit the pool works with, where it came from
+    (shipped guess, probing, the provider's header or 429, an admin's ceiling) and when,
+    and what the budget holds now. Read from the row's ledger; nothing here writes."""
+
     list_display = [
         "organization",
         "model",
         "provider",
-        "limit_requests",
-        "remaining_requests",
-        "requests_reset_at",
-        "limit_tokens",
-        "remaining_tokens",
-        "tokens_reset_at",
-        "observed_at",
+        "rpm",
+        "tpm",
+        "rpd",
+        "tpd",
+        "used_now",
+        "headroom",
+        "reported",
     ]
     list_filter = ["provider", "model"]
+    search_fields = ["organization", "model"]
+    fields = ["organization", "model", "provider", "rpm", "tpm", "rpd", "tpd", "used_now", "headroom", "reported",
+              "updated_at"]
+
+    def _usage(self, obj: Budget):
+        usage = getattr(obj, "cq_usage", None)
+        if usage is None:
+            from keymanager.selectors import budget_usage
+
+            usage = obj.cq_usage = budget_usage(obj)
+        return usage
+
+    @admin.display(description="RPM")
+    def rpm(self, obj: Budget):
+        return _limit_cell(self._usage(obj).limits["rpm"])
+
+    @admin.display(description="TPM")
+    def tpm(self, obj: Budget):
+        return _limit_cell(self._usage(obj).limits["tpm"])
+
+    @admin.display(description="RPD")
+    def rpd(self, obj: Budget):
+        return _limit_cell(self._usage(obj).limits["rpd"])
+
+    @admin.display(description="TPD")
+    def tpd(self, obj: Budget):
+        return _limit_cell(self._usage(obj).limits["tpd"])
+
+    @admin.display(description="used now (minute / day)")
+    def used_now(self, obj: Budget) -> str:
+        u = self._usage(obj)
+        return (f"{u.requests_minute:,} req, {u.tokens_minute:,} tok / "
+                f"{u.requests_day:,} req, {u.tokens_day:,} tok")
+
+    @admin.display(description="headroom")
+    def headroom(self, obj: Budget) -> str:
+        return f"{self._usage(obj).headroom:.0%}"
+
+    @admin.display(description="provider reported")
+    def reported(self, obj: Budget) -> str:
+        u = self._usage(obj)
+        if u.reported_at is None:
+            return "–"
+        req = "?" if u.reported_remaining_requests is None else f"{u.reported_remaining_requests:,}"
+        tok = "?" if u.reported_remaining_tokens is None else f"{u.reported_remaining_tokens:,}"
+        return f"{req} req today / {tok} tok this minute left, at {u.reported_at:%H:%M:%S} UTC"
+
+
+@admin.register(OrganizationChange)
+class OrganizationChangeAdmin(ReadOnlyAdmin):
+    """Keys the pool found to belong to another organization (a 429 named it, or an
+    operator stated it); each time, the key's budgets were merged into that organization's."""
+
+    list_display = ["at", "key_label", "from_organization", "to_organization", "source", "detail"]
+    list_filter = ["source", "provider"]
+    list_select_related = ["key"]
+
+    @admin.display(description="key")
+    def key_label(self, obj: OrganizationChange) -> str:
+        return key_link(obj.key)
 
 
 class OpenFilter(admin.SimpleListFilter):

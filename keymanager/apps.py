@@ -10,10 +10,11 @@ class KeymanagerConfig(AppConfig):
     def ready(self) -> None:
         from keymanager import checks  # noqa: F401  (registers the start-up checks)
         from keymanager.models import Limit
-        from keymanager.services.budgets import forget_limits
+        from keymanager.services.limits import limit_saved
 
-        def limits_changed(**kwargs) -> None:
-            forget_limits()
+        # However a ceiling changes (admin, command, shell), the budgets it caps learn it at once.
+        def ceiling_changed(instance: Limit, **kwargs) -> None:
+            limit_saved(limit=instance)
 
-        post_save.connect(limits_changed, sender=Limit, dispatch_uid="keymanager-limits-saved", weak=False)
-        post_delete.connect(limits_changed, sender=Limit, dispatch_uid="keymanager-limits-deleted", weak=False)
+        post_save.connect(ceiling_changed, sender=Limit, dispatch_uid="keymanager-limit-saved", weak=False)
+        post_delete.connect(ceiling_changed, sender=Limit, dispatch_uid="keymanager-limit-deleted", weak=False)

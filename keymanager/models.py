@@ -19,6 +19,18 @@ class Provider(models.TextChoices):
 SECRET_PREFIXES = {Provider.GROQ: ("gsk_",), Provider.OPENAI: ("sk-",)}
 
 
+class OrganizationSource(models.TextChoices):
+    ASSUMED = "assumed", "Assumed its own (not yet known)"
+    OPERATOR = "operator", "Stated by an operator"
+    PROVIDER = "provider", "Named by the provider"
+
+
+class DisabledCode(models.TextChoices):
+    ADMIN = "admin", "Disabled by an admin or operator"
+    AUTH = "auth", "Refused by the provider (401/403)"
+    UNDECRYPTABLE = "undecryptable", "Cannot be decrypted with KEY_ENCRYPTION_KEYS"
+
+
 class Key(models.Model):
     provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.GROQ)
     name = models.CharField(max_length=100)
@@ -27,12 +39,17 @@ class Key(models.Model):
     masked = models.CharField(max_length=32, editable=False)
     enabled = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=255, blank=True)
+    disabled_code = models.CharField(max_length=16, choices=DisabledCode.choices, blank=True, editable=False)
     disabled_at = models.DateTimeField(null=True, blank=True)
     order = models.PositiveIntegerField(default=0, help_text="Position for quest-based rotation.")
     organization = models.CharField(
         max_length=100,
         blank=True,
-        help_text="Keys of one organization share its rate limits. Left blank, the key is its own.",
+        help_text="Keys of one organization share its rate limits. Left blank, the key is its own "
+        "until the provider names its organization (a 429 does).",
+    )
+    organization_source = models.CharField(
+        max_length=16, choices=OrganizationSource.choices, default=OrganizationSource.ASSUMED, editable=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -44,10 +61,6 @@ class Key(models.Model):
     cooldown_streak = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=255, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
-    # Last x-ratelimit-remaining-* values the provider reported for this key.
-    remaining_requests = models.IntegerField(null=True, blank=True)
-    remaining_tokens = models.IntegerField(null=True, blank=True)
-    remaining_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["provider", "order", "id"]
@@ -84,6 +97,18 @@ class CooldownReason(models.TextChoices):
 class CooldownQuerySet(models.QuerySet):
     def active(self, now=None):
         return self.filter(ends_at__gt=now or timezone.now())
+
+    def holding(self, model: str, now=None):
+        """Active cooldowns that keep a key or organization from serving `model`: those for
+        every model and those for that one. The one rule every caller asks (selection,
+        status, admin, alerts, probes); callers narrow it to a key or an organization."""
+        return self.active(now).filter(model__in=("", model))
+
+    def of_key(self, key_id):
+        return self.filter(key_id=key_id)
+
+    def of_organization(self, provider, organization):
+        return self.filter(key__isnull=True, provider=provider, organization=organization)
 
 
 class Cooldown(models.Model):
@@ -150,9 +175,9 @@ UNCOUNTED_OUTCOMES = (
 
 
 class UsageLog(models.Model):
-    """One row per attempt. The row is written when the key is chosen (outcome pending,
-    budget_tokens = the reservation) and completed after the call, so it is also the
-    pool's record of what each organization's budget has spent."""
+    """One row per attempt, written when the attempt ends: the record for reports and the
+    dashboard. Selection never reads it (budgets are kept on the Budget rows), so its size
+    costs a call nothing. `created_at` is when the attempt was admitted (sent)."""
 
     request_id = models.UUIDField(default=uuid.uuid4, db_index=True)
     key = models.ForeignKey(Key, null=True, on_delete=models.SET_NULL, related_name="usage")
@@ -167,8 +192,8 @@ class UsageLog(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     total_tokens = models.PositiveIntegerField(default=0)
-    # Tokens this attempt holds against the organization's TPM/TPD: the reservation
-    # (prompt estimate + max tokens) while pending, the real total afterwards.
+    # Tokens this attempt counted against the organization's TPM/TPD: the real total, the
+    # reservation when the provider reported none, 0 when the provider refused it uncounted.
     budget_tokens = models.PositiveIntegerField(default=0)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     attempt = models.PositiveSmallIntegerField(default=1)
@@ -189,7 +214,13 @@ class UsageLog(models.Model):
 
 
 class Limit(models.Model):
-    """Rate limits per (organization, model). A blank organization is the default for all."""
+    """An admin's ceiling on rate limits per (organization, model): the pool never goes past
+    it, whatever it learns from the provider. A blank organization applies to every
+    organization without a row of its own; a blank value sets no ceiling.
+
+    These are not the pool's idea of the limits: that is learned from the provider and shown
+    per budget (services/limits.py ships first guesses from Groq's published table).
+    """
 
     provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.GROQ)
     organization = models.CharField(max_length=100, blank=True, help_text="Blank: default for every organization.")
@@ -210,19 +241,22 @@ class Limit(models.Model):
 
 
 class Budget(models.Model):
-    """One row per (provider, organization, model): the row that selection locks, and the
-    provider's last reported view of the budget from the x-ratelimit-* headers."""
+    """One row per (provider, organization, model): what that budget has admitted, as a
+    bounded summary (`state`, see services/ledger.py), and what the provider told us.
+
+    Acquire reads the row, decides and writes it back with a compare-and-swap on `version`.
+    Finished calls do not read it: they append short events to `inbox` (settle the tokens,
+    the provider's headers), which the next acquire folds into `state`. A call therefore
+    costs the same whatever the usage log holds.
+    """
 
     provider = models.CharField(max_length=16, choices=Provider.choices)
     organization = models.CharField(max_length=100)
     model = models.CharField(max_length=100)
-    limit_requests = models.IntegerField(null=True, blank=True)
-    remaining_requests = models.IntegerField(null=True, blank=True)
-    requests_reset_at = models.DateTimeField(null=True, blank=True)
-    limit_tokens = models.IntegerField(null=True, blank=True)
-    remaining_tokens = models.IntegerField(null=True, blank=True)
-    tokens_reset_at = models.DateTimeField(null=True, blank=True)
-    observed_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveBigIntegerField(default=0)
+    state = models.TextField(blank=True, default="")
+    inbox = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
@@ -231,6 +265,25 @@ class Budget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization} / {self.model}"
+
+
+class OrganizationChange(models.Model):
+    """A key found to belong to another organization than the pool assumed: the provider
+    named it (a 429 body), or an operator stated it. Its budget was merged into that one."""
+
+    key = models.ForeignKey(Key, null=True, on_delete=models.SET_NULL, related_name="organization_changes")
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    from_organization = models.CharField(max_length=100)
+    to_organization = models.CharField(max_length=100)
+    source = models.CharField(max_length=16, choices=OrganizationSource.choices)
+    detail = models.CharField(max_length=255, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"key {self.key_id}: {self.from_organization} -> {self.to_organization}"
 
 
 # --- Operator surface: usage rollups for the dashboard and reports, alert incidents -------
@@ -297,6 +350,7 @@ class RollupCursor(models.Model):
 class IncidentKind(models.TextChoices):
     PROVIDER_DOWN = "provider_down", "Every key of a provider unavailable"
     KEY_AUTH = "key_auth", "Key refused by the provider"
+    KEY_UNDECRYPTABLE = "key_undecryptable", "Key cannot be decrypted"
     MODEL_DECOMMISSIONED = "model_decommissioned", "Model decommissioned"
     SPEND_CAP = "spend_cap", "Organization reached its spend cap"
 

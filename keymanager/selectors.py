@@ -6,17 +6,49 @@ Nothing here returns or logs a secret: keys are identified by id, name and maske
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import Q
 from django.utils import timezone
 
-from keymanager.models import Cooldown, CooldownReason, Key, Provider
-from keymanager.services.budgets import DAY, Limits, WindowUsage, judge, limits_for, window_usage
-from keymanager.services.config import pool_settings
+from keymanager.models import Budget, Cooldown, CooldownReason, Key, OrganizationChange, Provider
+from keymanager.services.budgets import ledger_of
+from keymanager.services.config import default_model as pool_default_model
+from keymanager.services.ledger import Ledger, headroom
+from keymanager.services.limits import LimitView, guesses, limit_views
 from keymanager.services.reports import Stats, totals, usage_stats
 
 STATES = ("available", "cooling", "disabled")
+
+
+def default_model(provider: str) -> str:
+    return pool_default_model(provider)
+
+
+def holding_cooldowns(keys: list[Key], *, model: str | None = None, now: datetime | None = None) -> dict:
+    """The one rule, for any number of keys: per key id, the active cooldown that keeps it
+    from serving `model` longest, its own or its organization's (None: free). A cooldown for
+    another model does not hold the key. `model` defaults to each provider's default model."""
+    now = now or timezone.now()
+    if not keys:
+        return {}
+    models = {model} if model else {default_model(k.provider) for k in keys}
+    rows = list(
+        Cooldown.objects.active(now)
+        .filter(model__in=("", *models))
+        .filter(Q(key__in=keys) | Q(key__isnull=True, organization__in={k.organization for k in keys}))
+    )
+    result = {}
+    for key in keys:
+        wanted = model or default_model(key.provider)
+        mine = [
+            c
+            for c in rows
+            if c.model in ("", wanted)
+            and (c.key_id == key.pk or (c.key_id is None and c.provider == key.provider and c.organization == key.organization))
+        ]
+        result[key.pk] = max(mine, key=lambda c: c.ends_at) if mine else None
+    return result
 
 
 @dataclass(frozen=True)
@@ -26,6 +58,7 @@ class KeyState:
     cooldown_until: datetime | None
     cooldown_model: str
     cooldown_reason: str
+    model: str = ""  # the model this state is about
 
     @property
     def reason_label(self) -> str:
@@ -44,108 +77,90 @@ class KeyState:
         return "available"
 
 
-def key_states(keys=None, now: datetime | None = None) -> list[KeyState]:
-    """Each key's state. A key is 'cooling' while it, or its organization, has an active
-    cooldown (for all models or for one, which the state names); the latest end wins."""
+def key_states(keys=None, now: datetime | None = None, *, model: str | None = None) -> list[KeyState]:
+    """Each key's state for `model` (default: its provider's default model). A key is
+    'cooling' while it, or its organization, has an active cooldown for every model or for
+    that one (`holding_cooldowns`); a cooldown on another model leaves it available."""
     now = now or timezone.now()
     keys = list(keys if keys is not None else Key.objects.all())
-    active = list(
-        Cooldown.objects.active(now)
-        .filter(Q(key__in=keys) | Q(key__isnull=True, organization__in={k.organization for k in keys}))
-        .order_by("-ends_at")
-    )
+    holding = holding_cooldowns(keys, model=model, now=now)
     states = []
     for key in keys:
+        about = model or default_model(key.provider)
+        top = holding.get(key.pk)
         if not key.enabled:
-            states.append(KeyState(key, "disabled", None, "", ""))
-            continue
-        mine = [
-            c
-            for c in active
-            if c.key_id == key.pk
-            or (c.key_id is None and c.organization == key.organization and c.provider == key.provider)
-        ]
-        if mine:
-            top = mine[0]
-            states.append(KeyState(key, "cooling", top.ends_at, top.model, top.reason))
+            states.append(KeyState(key, "disabled", None, "", "", about))
+        elif top is not None:
+            states.append(KeyState(key, "cooling", top.ends_at, top.model, top.reason, about))
         else:
-            states.append(KeyState(key, "available", None, "", ""))
+            states.append(KeyState(key, "available", None, "", "", about))
     return states
 
 
 @dataclass(frozen=True)
 class OrgUsage:
-    """An organization's use of one model against its limits (minute and sliding day)."""
+    """An organization's use of one model against the limits the pool works with (from
+    its budget's ledger: constant cost, whatever the usage log holds)."""
 
     provider: str
     organization: str
     model: str
-    limits: Limits
+    limits: dict[str, LimitView]
     requests_minute: int
     tokens_minute: int
     requests_day: int
     tokens_day: int
     headroom: float  # 0..1, the tightest of the four limits' remaining share
+    reported_remaining_requests: int | None = None
+    reported_remaining_tokens: int | None = None
+    reported_at: datetime | None = None
 
     def bars(self) -> list[tuple[str, int, int | None]]:
         return [
-            ("RPM", self.requests_minute, self.limits.rpm),
-            ("TPM", self.tokens_minute, self.limits.tpm),
-            ("RPD", self.requests_day, self.limits.rpd),
-            ("TPD", self.tokens_day, self.limits.tpd),
+            ("RPM", self.requests_minute, self.limits["rpm"].value),
+            ("TPM", self.tokens_minute, self.limits["tpm"].value),
+            ("RPD", self.requests_day, self.limits["rpd"].value),
+            ("TPD", self.tokens_day, self.limits["tpd"].value),
         ]
 
 
-def default_model(provider: str) -> str:
-    conf = pool_settings()
-    return conf.default_model if provider == Provider.GROQ else conf.openai_model
+def _org_usage(budget: Budget, ledger: Ledger, now: float) -> OrgUsage:
+    used = ledger.used(now)
+    shipped = guesses(budget.provider, budget.model)
+    obs = ledger.observed
+    return OrgUsage(
+        provider=budget.provider,
+        organization=budget.organization,
+        model=budget.model,
+        limits={v.kind: v for v in limit_views(ledger, budget.provider, budget.model)},
+        requests_minute=used["rpm"],
+        tokens_minute=used["tpm"],
+        requests_day=used["rpd"],
+        tokens_day=used["tpd"],
+        headroom=round(headroom(ledger, ledger.limits(shipped), now), 4),
+        reported_remaining_requests=obs.remaining_requests if obs.at else None,
+        reported_remaining_tokens=obs.remaining_tokens if obs.at else None,
+        reported_at=datetime.fromtimestamp(obs.at, UTC) if obs.at else None,
+    )
 
 
-def organization_usage(*, now: datetime | None = None, day: dict[tuple, Stats] | None = None) -> list[OrgUsage]:
-    """Usage per (provider, organization, model) for each provider's default model and any
-    model used in the last day. `day` may pass in usage_stats(by provider, organization,
-    model) over the last day when the caller already has it."""
-    now = now or timezone.now()
-    if day is None:
-        day = usage_stats(since=now - DAY, until=now, by=("provider", "organization", "model"))
-    orgs: dict[str, set[str]] = {}
-    for provider, organization in Key.objects.values_list("provider", "organization").distinct():
-        orgs.setdefault(provider, set()).add(organization)
-    models: dict[str, set[str]] = {p: {default_model(p)} for p in orgs}
-    for provider, organization, model in day:
-        if provider in orgs and organization in orgs[provider]:
-            models[provider].add(model)
-    result = []
-    for provider in sorted(orgs):
-        names = sorted(orgs[provider])
-        for model in sorted(models[provider]):
-            limits = limits_for(provider, names, model)
-            minute = window_usage(provider, names, model, now, daily=False)
-            for org in names:
-                stats = day.get((provider, org, model))
-                if stats is None and model != default_model(provider):
-                    continue
-                usage = WindowUsage(
-                    requests_minute=minute[org].requests_minute,
-                    tokens_minute=minute[org].tokens_minute,
-                    requests_day=stats.budget_requests if stats else 0,
-                    tokens_day=stats.budget_tokens if stats else 0,
-                )
-                verdict = judge(limits[org], usage, None, 0, now)
-                result.append(
-                    OrgUsage(
-                        provider=provider,
-                        organization=org,
-                        model=model,
-                        limits=limits[org],
-                        requests_minute=usage.requests_minute,
-                        tokens_minute=usage.tokens_minute,
-                        requests_day=usage.requests_day,
-                        tokens_day=usage.tokens_day,
-                        headroom=round(verdict.headroom, 4),
-                    )
-                )
-    return result
+def organization_usage(*, now: datetime | None = None, day: dict | None = None) -> list[OrgUsage]:
+    """Usage per (provider, organization, model) for every budget of an organization that
+    has keys, read from the budgets' ledgers. (`day` is accepted for callers that already
+    aggregated the log; the ledgers make it unnecessary.)"""
+    moment = (now or timezone.now()).timestamp()
+    orgs = set(Key.objects.values_list("provider", "organization").distinct())
+    budgets = [b for b in Budget.objects.order_by("provider", "model", "organization") if (b.provider, b.organization) in orgs]
+    return [_org_usage(b, ledger_of(b), moment) for b in budgets]
+
+
+def budget_usage(budget: Budget, *, now: datetime | None = None) -> OrgUsage:
+    """One budget's limits (value, source, when) and what it holds now."""
+    return _org_usage(budget, ledger_of(budget), (now or timezone.now()).timestamp())
+
+
+def organization_changes(limit: int = 20) -> list[OrganizationChange]:
+    return list(OrganizationChange.objects.select_related("key")[:limit])
 
 
 @dataclass(frozen=True)
@@ -205,17 +220,37 @@ def pool_status(*, detail: bool = False) -> dict:
     """/api/status. Public part: counts only, nothing that identifies a key. `detail` adds
     one entry per key (for staff and token holders), still without any secret."""
     now = timezone.now()
-    states = key_states(now=now)
-    counts = state_counts(states)
+    keys = list(Key.objects.all())
+    counts = state_counts(key_states(keys, now=now))
     payload = {
         "status": overall_status(counts),
         "keys": counts,
+        "models": models_status(keys, now=now),
         "success_rate_1h": success_rate(now - timedelta(hours=1), now),
         "generated_at": now.isoformat(),
     }
     if detail:
         payload["key_detail"] = [_key_detail(o, now) for o in key_overviews(now=now)]
     return payload
+
+
+def models_status(keys: list[Key], *, now: datetime) -> dict[str, dict]:
+    """Per model the pool has served (and each provider's default): key counts by state for
+    that model, so a cooldown on one model never reads as the pool being down for another."""
+    by_provider: dict[str, set[str]] = {}
+    for provider, model in Budget.objects.values_list("provider", "model").distinct():
+        by_provider.setdefault(provider, set()).add(model)
+    for key in keys:
+        by_provider.setdefault(key.provider, set()).add(default_model(key.provider))
+    result = {}
+    for provider in sorted(by_provider):
+        mine = [k for k in keys if k.provider == provider]
+        for model in sorted(by_provider[provider]):
+            counts = dict.fromkeys(STATES, 0)
+            for state in key_states(mine, now=now, model=model):
+                counts[state.state] += 1
+            result[model] = {"provider": provider, "keys": counts}
+    return result
 
 
 def _key_detail(overview: KeyOverview, now: datetime) -> dict:
@@ -240,13 +275,13 @@ def _key_detail(overview: KeyOverview, now: datetime) -> dict:
         "headroom": {
             "model": usage.model if usage else default_model(key.provider),
             "share": usage.headroom if usage else None,
-            "requests_minute": _left(usage.limits.rpm, usage.requests_minute) if usage else None,
-            "tokens_minute": _left(usage.limits.tpm, usage.tokens_minute) if usage else None,
-            "requests_day": _left(usage.limits.rpd, usage.requests_day) if usage else None,
-            "tokens_day": _left(usage.limits.tpd, usage.tokens_day) if usage else None,
-            "reported_remaining_requests": key.remaining_requests,
-            "reported_remaining_tokens": key.remaining_tokens,
-            "reported_at": key.remaining_seen_at.isoformat() if key.remaining_seen_at else None,
+            "requests_minute": _left(usage.limits["rpm"].value, usage.requests_minute) if usage else None,
+            "tokens_minute": _left(usage.limits["tpm"].value, usage.tokens_minute) if usage else None,
+            "requests_day": _left(usage.limits["rpd"].value, usage.requests_day) if usage else None,
+            "tokens_day": _left(usage.limits["tpd"].value, usage.tokens_day) if usage else None,
+            "reported_remaining_requests": usage.reported_remaining_requests if usage else None,
+            "reported_remaining_tokens": usage.reported_remaining_tokens if usage else None,
+            "reported_at": usage.reported_at.isoformat() if usage and usage.reported_at else None,
         },
     }
 

@@ -21,6 +21,10 @@ DEFAULTS = {
     "refill_debounce_seconds": 30,
     # A live generation claimed longer ago than this is taken over by the next request.
     "generation_stale_seconds": 90,
+    # Most XP one player can earn on one quest in one day (the daily mission aside).
+    "xp_cap_per_quest_per_day": 150,
+    # Days ahead the daily mission is generated (today included when it is missing).
+    "daily_days_ahead": 1,
 }
 
 
@@ -33,6 +37,8 @@ class GameSettings:
     refill_on_serve: bool
     refill_debounce_seconds: int
     generation_stale_seconds: int
+    xp_cap_per_quest_per_day: int
+    daily_days_ahead: int
 
 
 def game_settings() -> GameSettings:

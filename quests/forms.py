@@ -5,7 +5,9 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from quests.services.players import InvalidCallsign, callsign_clean
+from quests.models import Player
+from quests.services.callsigns import RULES, InvalidCallsign, callsign_clean
+from quests.services.players import callsign_check
 
 
 class AnswerForm(forms.Form):
@@ -44,7 +46,8 @@ class AnswerForm(forms.Form):
 
 
 class CallsignForm(forms.Form):
-    callsign = forms.CharField(max_length=24, label="Callsign", help_text="3 to 24 characters.")
+    # Room for the input before normalization; callsign_clean holds the real limit.
+    callsign = forms.CharField(max_length=64, label="Callsign", help_text="3 to 24 characters.")
 
     def clean_callsign(self) -> str:
         try:
@@ -54,4 +57,21 @@ class CallsignForm(forms.Form):
 
 
 class SignupForm(UserCreationForm):
-    pass
+    """The username becomes the pilot's callsign, so it follows the callsign rules: valid, and
+    not the same as (or a look-alike of) another pilot's callsign. The guest signing up may
+    keep their own."""
+
+    def __init__(self, *args, player: Player | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.player = player
+        self.fields["username"].help_text = f"Your callsign on the leaderboard. {RULES}"
+        self.fields["username"].max_length = 64
+
+    def clean_username(self) -> str:
+        username = super().clean_username()
+        if username is None:  # already refused (taken, differing only in case)
+            return username
+        try:
+            return callsign_check(callsign=username, player=self.player)
+        except InvalidCallsign as exc:
+            raise forms.ValidationError(str(exc)) from None

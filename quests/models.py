@@ -1,4 +1,5 @@
-"""The game's state: quests (admin-editable generation settings), players and quest runs."""
+"""The game's state: quests and their difficulty tiers (admin-editable generation settings),
+players, quest runs and the daily mission."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+
+from quests.services.callsigns import callsign_key
 
 
 class Quest(models.Model):
@@ -22,11 +25,6 @@ class Quest(models.Model):
     topics = models.TextField(
         blank=True, help_text="One topic per line; each generated run focuses on one, for variety."
     )
-    model = models.CharField(
-        max_length=100, blank=True, help_text="Groq model id. Blank: the key pool's default model."
-    )
-    temperature = models.FloatField(default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
-    max_tokens = models.PositiveIntegerField(default=1400, validators=[MinValueValidator(200), MaxValueValidator(8000)])
     enabled = models.BooleanField(default=True)
     # Debounces "refill the buffer" tasks enqueued when players take runs from it.
     refill_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -41,6 +39,38 @@ class Quest(models.Model):
         return [line.strip() for line in self.topics.splitlines() if line.strip()]
 
 
+class Tier(models.TextChoices):
+    """Difficulty tiers of every quest, unlocked by rank (see services.scoring.TIER_UNLOCKS)."""
+
+    CADET = "cadet", "Cadet"
+    OFFICER = "officer", "Officer"
+    COMMANDER = "commander", "Commander"
+
+
+class QuestTier(models.Model):
+    """One difficulty tier of a quest, with its own LLM configuration (edited in admin)."""
+
+    quest = models.ForeignKey(Quest, on_delete=models.CASCADE, related_name="tiers")
+    tier = models.CharField(max_length=16, choices=Tier.choices)
+    model = models.CharField(
+        max_length=100, blank=True, help_text="Groq model id. Blank: the key pool's default model."
+    )
+    temperature = models.FloatField(default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
+    max_tokens = models.PositiveIntegerField(
+        default=1800, validators=[MinValueValidator(200), MaxValueValidator(8000)]
+    )
+    guidance = models.TextField(
+        blank=True, help_text="How demanding this tier's missions are; added to the quest's prompt."
+    )
+
+    class Meta:
+        ordering = ["quest__number", "tier"]
+        constraints = [models.UniqueConstraint(fields=["quest", "tier"], name="questtier_one_per_tier")]
+
+    def __str__(self) -> str:
+        return f"{self.quest.title}: {self.get_tier_display()}"
+
+
 class Player(models.Model):
     """A guest (kept in the session) or a signed-up user's progress."""
 
@@ -48,6 +78,9 @@ class Player(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="player"
     )
     callsign = models.CharField(max_length=24)
+    # The callsign's confusable skeleton (UTS #39, case-folded): unique, so look-alikes of a
+    # taken callsign are refused by the database even when two requests race.
+    callsign_key = models.CharField(max_length=200, unique=True, editable=False)
     xp = models.PositiveIntegerField(default=0)
     runs_completed = models.PositiveIntegerField(default=0)
     perfect_runs = models.PositiveIntegerField(default=0)
@@ -62,6 +95,11 @@ class Player(models.Model):
 
     def __str__(self) -> str:
         return self.callsign
+
+    def save(self, *args, **kwargs):
+        # The key follows the callsign on every save, whoever creates the row.
+        self.callsign_key = callsign_key(self.callsign)
+        super().save(*args, **kwargs)
 
     @property
     def is_guest(self) -> bool:
@@ -80,10 +118,44 @@ class RunStatus(models.TextChoices):
     ANSWERED = "answered", "Answered"
 
 
+class XpNote(models.TextChoices):
+    """Why a run counted less XP than its score earned."""
+
+    NONE = "", "Counted in full"
+    REPEAT = "repeat", "Mission already credited"
+    CAPPED = "capped", "Daily XP cap of the quest reached"
+
+
 class QuestRunQuerySet(models.QuerySet):
-    def buffered(self, quest_id: int):
+    def buffered(self, quest_id: int, tier: str = Tier.CADET):
         """Fresh runs generated ahead and not yet served to anyone."""
-        return self.filter(quest_id=quest_id, player__isnull=True, status=RunStatus.READY, source=RunSource.BUFFER)
+        return self.filter(
+            quest_id=quest_id, tier=tier, player__isnull=True, status=RunStatus.READY, source=RunSource.BUFFER
+        )
+
+
+class DailyMission(models.Model):
+    """The mission of one day, shared by every player: generated ahead by a task, or taken
+    from the archive when nothing was generated in time. Each player plays their own copy
+    (a QuestRun with options shuffled) once."""
+
+    day = models.DateField(unique=True)
+    quest = models.ForeignKey(Quest, on_delete=models.PROTECT, related_name="daily_missions")
+    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.CADET)
+    source = models.CharField(max_length=16, choices=RunSource.choices)
+    title = models.CharField(max_length=160)
+    briefing = models.TextField()
+    questions = models.JSONField()
+    archive_ref = models.CharField(max_length=32, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    request_id = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"Daily mission of {self.day}: {self.title}"
 
 
 class QuestRun(models.Model):
@@ -93,7 +165,9 @@ class QuestRun(models.Model):
     """
 
     quest = models.ForeignKey(Quest, on_delete=models.PROTECT, related_name="runs")
+    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.CADET)
     player = models.ForeignKey(Player, null=True, blank=True, on_delete=models.CASCADE, related_name="runs")
+    daily = models.ForeignKey(DailyMission, null=True, blank=True, on_delete=models.PROTECT, related_name="runs")
     source = models.CharField(max_length=16, choices=RunSource.choices)
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.READY)
     title = models.CharField(max_length=160, blank=True)
@@ -111,14 +185,20 @@ class QuestRun(models.Model):
     answered_at = models.DateTimeField(null=True, blank=True)
     answers = models.JSONField(null=True, blank=True)
     correct_count = models.PositiveSmallIntegerField(null=True, blank=True)
+    # What the score earned, and what counted after the fair-play rules (services.xp).
+    xp_earned = models.PositiveIntegerField(default=0)
     xp_awarded = models.PositiveIntegerField(default=0)
+    xp_note = models.CharField(max_length=16, choices=XpNote.choices, default=XpNote.NONE, blank=True)
+    # The questions' identity (prompts and right answers), whatever the options' order: XP is
+    # given for a mission's content once per player.
+    content_key = models.CharField(max_length=64, blank=True)
 
     objects = QuestRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["quest", "status", "source", "player"], name="questrun_buffer"),
+            models.Index(fields=["quest", "tier", "status", "source", "player"], name="questrun_buffer_tier"),
             models.Index(fields=["player", "-answered_at"], name="questrun_player_history"),
             models.Index(fields=["created_at"], name="questrun_created"),
             models.Index(fields=["source", "created_at"], name="questrun_source_created"),
@@ -131,6 +211,15 @@ class QuestRun(models.Model):
             models.CheckConstraint(
                 condition=Q(correct_count__isnull=True) | Q(correct_count__lte=3),
                 name="questrun_correct_count_range",
+            ),
+            # The database holds the fair-play rules even when two workers grade at once.
+            models.UniqueConstraint(
+                fields=["player", "content_key"],
+                condition=Q(xp_awarded__gt=0),
+                name="questrun_xp_once_per_content",
+            ),
+            models.UniqueConstraint(
+                fields=["player", "daily"], condition=Q(daily__isnull=False), name="questrun_one_daily_per_player"
             ),
         ]
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from django_q.models import Schedule
 
 from quests.conf import game_settings
+from quests.services.daily import daily_prepare_ahead
 from quests.services.prefetch import buffer_refill
 
 REFILL_SCHEDULE = "quests.refill_buffers"
+DAILY_SCHEDULE = "quests.prepare_daily"
 # Below Q_CLUSTER's timeout (120 s) and retry (180 s): a slow refill is never delivered twice.
 TASK_TIMEOUT = 100
 
@@ -24,6 +26,12 @@ def refill_quest(quest_id: int) -> dict:
     return {"created": report.created, "stopped": report.stopped}
 
 
+def prepare_daily() -> dict:
+    """Scheduled hourly: write today's (if missing) and tomorrow's daily mission ahead."""
+    report = daily_prepare_ahead()
+    return {"ready": report.ready, "missing": report.missing}
+
+
 def ensure_schedules() -> list[Schedule]:
     """Create or update the game's schedules; safe to call any number of times."""
     schedule, _ = Schedule.objects.update_or_create(
@@ -35,4 +43,8 @@ def ensure_schedules() -> list[Schedule]:
             "repeats": -1,
         },
     )
-    return [schedule]
+    daily, _ = Schedule.objects.update_or_create(
+        name=DAILY_SCHEDULE,
+        defaults={"func": "quests.tasks.prepare_daily", "schedule_type": Schedule.HOURLY, "repeats": -1},
+    )
+    return [schedule, daily]

@@ -7,22 +7,32 @@ from django.contrib.auth import login
 from django.contrib.auth.views import LoginView, LogoutView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from quests import selectors
+from quests.conf import game_settings
 from quests.forms import AnswerForm, CallsignForm, SignupForm
-from quests.models import Quest, QuestRun, RunStatus
-from quests.services.grading import GradingError, run_grade
+from quests.models import Quest, QuestRun, RunStatus, Tier
+from quests.services.daily import daily_start, daily_today
+from quests.services.grading import GradingError, RunAlreadyAnswered, RunNotReady, run_grade
 from quests.services.players import (
     SESSION_KEY,
+    CallsignTaken,
+    InvalidCallsign,
     player_claim_guest,
     player_current,
     player_current_or_create,
     player_rename,
+    player_sign_up,
 )
 from quests.services.runs import run_start, run_transmit
-from quests.services.scoring import PERFECT_BONUS, RANKS, XP_PER_CORRECT, rank_for
+from quests.services.scoring import PERFECT_BONUS, RANKS, XP_PER_CORRECT, rank_for, tier_unlocked, tiers_for
+
+# Answers and callsigns that need another try are kept here across the redirect, so every
+# POST ends in a redirect and the browser's back button never lands on a POST response.
+DRAFT_KEY = "quests_draft"
 
 
 def problem(request: HttpRequest, *, status: int, title: str, message: str, run: QuestRun | None = None) -> HttpResponse:
@@ -60,6 +70,8 @@ def star_map(request: HttpRequest) -> HttpResponse:
         "rank": rank_for(player.xp if player else 0),
         "position": selectors.player_position(player=player) if player else None,
         "suggested": selectors.next_quest(player=player),
+        "daily": selectors.daily_card(player=player),
+        "streak": selectors.player_streak(player=player) if player else 0,
     }
     return render(request, "quests/star_map.html", context)
 
@@ -73,9 +85,17 @@ def quest_detail(request: HttpRequest, number: int) -> HttpResponse:
     open_run = None
     if player is not None:
         open_run = QuestRun.objects.filter(
-            player=player, quest=quest, status__in=[RunStatus.PENDING, RunStatus.READY]
+            player=player, quest=quest, status__in=[RunStatus.PENDING, RunStatus.READY], daily__isnull=True
         ).first()
-    return render(request, "quests/quest_detail.html", {"quest": quest, "player": player, "open_run": open_run})
+    context = {
+        "quest": quest,
+        "player": player,
+        "open_run": open_run,
+        "tiers": tiers_for(player.xp if player else 0),
+        "badges": selectors.quest_badges(player=player, quest=quest),
+        "xp_cap": game_settings().xp_cap_per_quest_per_day,
+    }
+    return render(request, "quests/quest_detail.html", context)
 
 
 @require_POST
@@ -83,8 +103,19 @@ def quest_launch(request: HttpRequest, number: int) -> HttpResponse:
     quest = _quest_or_none(number)
     if quest is None:
         return problem(request, status=404, title="Unknown quest", message=f"There is no quest number {number} on the star map.")
-    player = player_current_or_create(request)
-    run = run_start(player=player, quest=quest)
+    tier = request.POST.get("tier") or Tier.CADET
+    if tier not in Tier.values:
+        return problem(request, status=400, title="Unknown tier", message="Choose cadet, officer or commander.")
+    player = player_current(request)
+    if not tier_unlocked(xp=player.xp if player else 0, tier=tier):
+        return problem(
+            request,
+            status=403,
+            title="Tier locked",
+            message=f"The {Tier(tier).label} tier opens at a higher rank. Earn XP on easier missions first.",
+        )
+    player = player or player_current_or_create(request)
+    run = run_start(player=player, quest=quest, tier=tier)
     return redirect("quests:run_detail", pk=run.pk)
 
 
@@ -98,7 +129,12 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("quests:run_result", pk=run.pk)
     if run.status == RunStatus.PENDING:
         return render(request, "quests/transmitting.html", {"run": run, "quest": run.quest})
-    form = AnswerForm(questions=run.questions)
+    draft = request.session.pop(DRAFT_KEY, None)
+    if draft and draft.get("run") == run.pk:
+        form = AnswerForm(draft["answers"], questions=run.questions)
+        form.is_valid()  # shows which questions still need an answer
+    else:
+        form = AnswerForm(questions=run.questions)
     return render(request, "quests/run.html", {"run": run, "quest": run.quest, "form": form})
 
 
@@ -124,16 +160,10 @@ def run_answer(request: HttpRequest, pk: int) -> HttpResponse:
     if run is None:
         return _not_found(request)
     if run.status == RunStatus.ANSWERED:
-        return problem(
-            request,
-            status=400,
-            title="Mission already answered",
-            message="You have already sent your answers for this mission. Each mission counts once; "
-            "your result and XP are safe in your log.",
-            run=run,
-        )
+        return _already_answered(request, run)
     if run.status != RunStatus.READY:
-        return problem(request, status=400, title="Mission not ready", message="This mission's transmission has not arrived yet.", run=run)
+        messages.info(request, "This mission's transmission has not arrived yet.")
+        return redirect("quests:run_detail", pk=run.pk)
     form = AnswerForm(request.POST, questions=run.questions)
     if form.tampered():
         return problem(
@@ -145,13 +175,27 @@ def run_answer(request: HttpRequest, pk: int) -> HttpResponse:
             run=run,
         )
     if not form.is_valid():
-        return render(request, "quests/run.html", {"run": run, "quest": run.quest, "form": form}, status=400)
+        request.session[DRAFT_KEY] = {"run": run.pk, "answers": {k: form.data[k] for k in form.fields if k in form.data}}
+        return redirect("quests:run_detail", pk=run.pk)
     try:
         graded = run_grade(run_id=run.pk, player=run.player, answers=form.answers())
+    except RunAlreadyAnswered:
+        return _already_answered(request, run)
+    except RunNotReady:
+        return redirect("quests:run_detail", pk=run.pk)
     except GradingError as exc:
         return problem(request, status=exc.status, title=exc.title, message=str(exc), run=run)
     if graded.promoted:
         messages.success(request, f"Promotion! You have been promoted to {graded.rank_after}.")
+    return redirect("quests:run_result", pk=run.pk)
+
+
+def _already_answered(request: HttpRequest, run: QuestRun) -> HttpResponse:
+    messages.warning(
+        request,
+        "You had already sent your answers for this mission. Each mission counts once; "
+        "your result and XP are safe in your log.",
+    )
     return redirect("quests:run_result", pk=run.pk)
 
 
@@ -173,6 +217,7 @@ def run_result(request: HttpRequest, pk: int) -> HttpResponse:
             "chosen": run.answers[i - 1],
             "correct": run.answers[i - 1] == q["answer"],
             "explanation": q["explanation"],
+            "fact": q.get("fact", ""),
         }
         for i, q in enumerate(run.questions, start=1)
     ]
@@ -183,6 +228,7 @@ def run_result(request: HttpRequest, pk: int) -> HttpResponse:
         "review": review,
         "rank": rank_for(player.xp),
         "next_quest": selectors.next_quest(player=player, after=run.quest),
+        "daily_position": selectors.daily_position(run=run) if run.daily_id else None,
     }
     return render(request, "quests/result.html", context)
 
@@ -195,43 +241,82 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
     return render(request, "quests/leaderboard.html", {"rows": rows, "player": player, "position": position})
 
 
+@require_GET
+def daily(request: HttpRequest) -> HttpResponse:
+    player = player_current(request)
+    mission = daily_today()
+    context = {
+        "player": player,
+        "mission": mission,
+        "my_run": selectors.daily_run(mission=mission, player=player),
+        "rows": selectors.daily_leaderboard(mission=mission),
+        "today": timezone.localdate(),
+    }
+    return render(request, "quests/daily.html", context)
+
+
+@require_POST
+def daily_launch(request: HttpRequest) -> HttpResponse:
+    player = player_current_or_create(request)
+    run = daily_start(player=player)
+    return redirect("quests:run_detail", pk=run.pk)
+
+
 @require_http_methods(["GET", "POST"])
 def profile(request: HttpRequest) -> HttpResponse:
     player = player_current(request)
-    form = CallsignForm(initial={"callsign": player.callsign} if player else None)
     if request.method == "POST":
         form = CallsignForm(request.POST)
         if form.is_valid():
             player = player or player_current_or_create(request)
-            player_rename(player=player, callsign=form.cleaned_data["callsign"])
-            messages.success(request, f"Callsign changed to {player.callsign}.")
-            return redirect("quests:profile")
+            try:
+                player_rename(player=player, callsign=form.cleaned_data["callsign"])
+            except InvalidCallsign as exc:
+                form.add_error("callsign", str(exc))
+            else:
+                messages.success(request, f"Callsign changed to {player.callsign}.")
+                return redirect("quests:profile")
+        request.session[DRAFT_KEY] = {"callsign": request.POST.get("callsign", "")[:200], "error": form.errors["callsign"][0]}
+        return redirect("quests:profile")
+    draft = request.session.pop(DRAFT_KEY, None)
+    form = CallsignForm(initial={"callsign": player.callsign} if player else None)
+    if draft and "callsign" in draft:
+        form = CallsignForm({"callsign": draft["callsign"]})
+        form.is_valid()
+        form.errors["callsign"] = form.error_class([draft["error"]])
     context = {
         "player": player,
         "form": form,
         "rank": rank_for(player.xp if player else 0),
         "position": selectors.player_position(player=player) if player else None,
         "history": selectors.player_history(player=player) if player else [],
+        "streak": selectors.player_streak(player=player) if player else 0,
+        "calendar": selectors.play_calendar(player=player) if player else [],
+        "badges": selectors.player_badges(player=player) if player else [],
         "ranks": RANKS,
         "xp_per_correct": XP_PER_CORRECT,
         "perfect_bonus": PERFECT_BONUS,
+        "xp_cap": game_settings().xp_cap_per_quest_per_day,
     }
-    return render(request, "quests/profile.html", context, status=400 if form.errors else 200)
+    return render(request, "quests/profile.html", context)
 
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("quests:profile")
-    form = SignupForm(request.POST or None)
+    guest_id = request.session.get(SESSION_KEY)
+    form = SignupForm(request.POST or None, player=player_current(request))
     if request.method == "POST" and form.is_valid():
-        guest_id = request.session.get(SESSION_KEY)
-        user = form.save()
-        login(request, user)
-        player = player_claim_guest(user=user, guest_id=guest_id)
-        request.session.pop(SESSION_KEY, None)
-        messages.success(request, f"Welcome aboard, {player.callsign}! Your progress is saved to your account.")
-        return redirect("quests:star_map")
+        try:
+            player = player_sign_up(user=form.save(commit=False), guest_id=guest_id)
+        except CallsignTaken as exc:
+            form.add_error("username", str(exc))
+        else:
+            login(request, player.user)
+            request.session.pop(SESSION_KEY, None)
+            messages.success(request, f"Welcome aboard, {player.callsign}! Your progress is saved to your account.")
+            return redirect("quests:star_map")
     return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)
 
 

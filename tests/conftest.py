@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from keymanager.models import Key, Provider
-from keymanager.services.budgets import _known_budgets, forget_limits
+from keymanager.services.complete import forget_fallback
 from keymanager.services.keys import key_add
 from keymanager.services.providers import forget_clients
 from keymanager.testing.groqstub import GroqStub
@@ -116,9 +116,8 @@ def pool_factory(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
-    # Budget rows and limits are cached per process; each test starts with a fresh database.
-    _known_budgets.clear()
-    forget_limits()
+    # Whether OpenAI keys exist is cached per process for a few seconds; each test starts
+    # with a fresh database.
+    forget_fallback()
     yield
-    _known_budgets.clear()
-    forget_limits()
+    forget_fallback()

@@ -52,12 +52,22 @@ def game_settings(settings):
 
 
 def seed_quests() -> None:
-    """Re-create the five quests of the data migration (transactional tests flush them)."""
+    """Re-create the five quests and their tiers of the data migrations (transactional tests
+    flush them)."""
     import importlib
 
+    from quests.models import QuestTier
+
     seed = importlib.import_module("quests.migrations.0002_seed_quests")
+    tiers = importlib.import_module("quests.migrations.0004_fill_tiers_keys_fair_xp")
+    gone = {"model", "temperature", "max_tokens"}  # moved to the tiers in 0003-0005
     for data in seed.QUESTS:
-        Quest.objects.get_or_create(number=data["number"], defaults=data)
+        quest, _ = Quest.objects.get_or_create(
+            number=data["number"], defaults={k: v for k, v in data.items() if k not in gone}
+        )
+        cadet = {"model": "", "temperature": data["temperature"], "max_tokens": 1800}
+        for tier, values in [("cadet", cadet), *tiers.HIGHER.items()]:
+            QuestTier.objects.get_or_create(quest=quest, tier=tier, defaults={**values, "guidance": tiers.GUIDANCE[tier]})
 
 
 @pytest.fixture

@@ -9,12 +9,25 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 from django.utils import timezone
+from model_bakery import baker
 
-from keymanager.models import Cooldown, Incident, Key, Limit, Outcome, Provider, UsageLog
+from keymanager.models import (
+    Budget,
+    Cooldown,
+    Incident,
+    Key,
+    Limit,
+    OrganizationChange,
+    OrganizationSource,
+    Outcome,
+    Provider,
+    UsageLog,
+)
 from keymanager.services.keys import key_add, key_disable
+from keymanager.services.ledger import HEADER, REFUSAL, Ledger
 from keymanager.services.outcomes import cool_down
 from keymanager.services.rollups import rollup_usage
-from tests.conftest import make_secret
+from tests.conftest import MODEL, make_secret
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +56,8 @@ class EveryState:
         cool_down(provider="groq", organization="org_c", model="openai/gpt-oss-20b", reason="rate_limit", seconds=90)
         key_disable(key_id=self.disabled.pk, reason="rotating")
         Key.objects.filter(pk=self.refused.pk).update(
-            enabled=False, disabled_reason="Provider refused the key (401 invalid_api_key)", disabled_at=now
+            enabled=False, disabled_reason="Provider refused the key (401 invalid_api_key)", disabled_code="auth",
+            disabled_at=now,
         )
         rows = []
         for i, (outcome, key) in enumerate(
@@ -101,6 +115,18 @@ class EveryState:
         UsageLog.objects.filter(outcome=Outcome.AUTH_FAILED).update(finished_at=now)
         rollup_usage()
         self.incident = Incident.objects.create(kind="key_auth", subject=str(self.refused.pk), summary="refused key")
+        # A ceiling, and budgets whose limits came from every source the pool knows.
+        self.ceiling = baker.make(Limit, provider="groq", organization="", model=MODEL, rpm=25, rpd=None, tpm=None, tpd=None)
+        ledger = Ledger()
+        ledger.learn("tpm", 12000, HEADER, now.timestamp())
+        ledger.learn("tpd", 150000, REFUSAL, now.timestamp())
+        ledger.ceilings = {"rpm": 25}
+        ledger.admit(now.timestamp() - 5, 300)
+        self.budget = baker.make(Budget, provider="groq", organization="org_a", model=MODEL, state=ledger.dumps())
+        self.change = baker.make(
+            OrganizationChange, key=self.available, provider="groq", from_organization="key-abc",
+            to_organization="org_a", source=OrganizationSource.PROVIDER, detail="named by a 429",
+        )
 
     def assert_no_secret(self, text: str) -> None:
         for key_id, secret in self.secrets.items():
@@ -137,6 +163,8 @@ def _admin_urls(every_state) -> list[str]:
         reverse("admin:keymanager_limit_change", args=[limit.pk]),
         reverse("admin:keymanager_limit_add"),
         reverse("admin:keymanager_budget_changelist"),
+        reverse("admin:keymanager_budget_change", args=[every_state.budget.pk]),
+        reverse("admin:keymanager_organizationchange_changelist"),
         reverse("admin:keymanager_incident_changelist"),
         reverse("admin:keymanager_incident_change", args=[every_state.incident.pk]),
         reverse("admin:admin_logentry_changelist"),
@@ -270,7 +298,7 @@ def test_the_usage_log_groups_attempts_by_request_id(admin_client, every_state):
 
 
 def test_limits_are_editable(admin_client, every_state):
-    limit = Limit.objects.filter(organization="").first()
+    limit = every_state.ceiling
     url = reverse("admin:keymanager_limit_change", args=[limit.pk])
     response = admin_client.post(
         url, {"provider": limit.provider, "organization": "", "model": limit.model, "rpm": 60, "rpd": 2000, "tpm": 9000, "tpd": ""}
@@ -278,6 +306,23 @@ def test_limits_are_editable(admin_client, every_state):
     assert response.status_code == 302
     limit.refresh_from_db()
     assert (limit.rpm, limit.tpd) == (60, None)
+    # The new ceiling reached the budgets it caps at once.
+    every_state.budget.refresh_from_db()
+    assert Ledger.loads(every_state.budget.state).ceilings == {"rpm": 60, "rpd": 2000, "tpm": 9000}
+
+
+def test_the_budget_page_shows_each_limit_with_its_source_and_time(admin_client, every_state):
+    html = admin_client.get(reverse("admin:keymanager_budget_changelist")).content.decode()
+    assert "admin ceiling" in html  # RPM 25
+    assert "12,000" in html and "x-ratelimit header" in html  # TPM
+    assert "150,000" in html and "429 body" in html  # TPD
+    assert "1,000" in html and "shipped default" in html  # RPD: the first guess
+    assert f"{timezone.now():%Y-%m-%d}" in html
+
+
+def test_organization_changes_are_listed(admin_client, every_state):
+    html = admin_client.get(reverse("admin:keymanager_organizationchange_changelist")).content.decode()
+    assert "key-abc" in html and "org_a" in html and "Named by the provider" in html
 
 
 def test_pages_need_a_staff_login(client, every_state):

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from keymanager.models import Key, Limit
+from keymanager.services import complete
 from keymanager.services.outcomes import cool_down
 from tests.conftest import make_secret
 
@@ -114,13 +115,26 @@ def test_test_command_reports_success_and_failure(pool_factory):
     assert not revoked.enabled
 
 
-def test_limits_list_and_set():
+def test_limits_list_and_set(pool_factory):
+    pool_factory(orgs=1)
+    complete(messages=[{"role": "user", "content": "hi"}], max_tokens=10)  # the budget exists, headers learned
     out = run("limits", "list")
-    assert "openai/gpt-oss-20b" in out and "RPM 30, RPD 1,000, TPM 8,000, TPD 200,000" in out
-    run("limits", "set", "openai/gpt-oss-20b", "--organization", "org_dev", "--rpm", "1000", "--tpm", "250_000")
-    limit = Limit.objects.get(organization="org_dev")
-    assert (limit.rpm, limit.tpm, limit.rpd) == (1000, 250000, None)
+    # RPD and TPM from the stand-in's headers, RPM and TPD the shipped first guesses.
+    assert "RPM 30 (default)" in out and "RPD 1,000 (header)" in out and "TPM 8,000 (header)" in out
+    assert "Ceilings set by admins" in out and "  none" in out
+    run("limits", "set", "openai/gpt-oss-20b", "--organization", "org_a", "--rpm", "20", "--tpm", "250_000")
+    limit = Limit.objects.get(organization="org_a")
+    assert (limit.rpm, limit.tpm, limit.rpd) == (20, 250000, None)
+    out = run("limits", "list")
+    assert "RPM 20 (admin)" in out and "TPM 8,000 (header)" in out  # a ceiling above the real limit caps nothing
     data = json.loads(run("limits", "list", "--format", "json"))
-    assert any(row["organization"] == "org_dev" for row in data)
+    assert any(row["organization"] == "org_a" for row in data["ceilings"])
+    assert data["budgets"][0]["limits"]["tpm"]["source"] == "header"
+    run("limits", "clear", "openai/gpt-oss-20b", "--organization", "org_a")
+    assert not Limit.objects.exists() and "RPM 30 (default)" in run("limits", "list")
     with pytest.raises(CommandError, match="whole number"):
         run("limits", "set", "x", "--rpm", "lots")
+    with pytest.raises(CommandError, match="at least one"):
+        run("limits", "set", "x")
+    with pytest.raises(CommandError, match="No such ceiling"):
+        run("limits", "clear", "x")

@@ -100,6 +100,29 @@ def test_a_wrong_key_fails_closed_inside_complete(pool_factory, settings, caplog
     with pytest.raises(PoolMisconfigured) as info:
         complete(messages=[{"role": "user", "content": "hi"}], max_tokens=10)
     assert isinstance(info.value, PoolExhausted)  # the game serves its fallback
-    assert isinstance(info.value.__cause__, crypto.SecretDecryptionError)
     assert any(r.levelname == "CRITICAL" for r in caplog.records)
-    assert pool.stub.stats()["requests"] == 0
+    assert pool.stub.stats()["requests"] == 0  # ciphertext is never sent as a key
+
+
+def test_an_undecryptable_key_is_set_aside_and_the_others_serve(pool_factory, settings, caplog, mailoutbox):
+    from keymanager.models import DisabledCode, Incident, IncidentKind
+    from keymanager.services import complete
+    from keymanager.services.alerts import check_alerts
+
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    pool = pool_factory(orgs=3)
+    # A key added on a host with other KEY_ENCRYPTION_KEYS: this host cannot decrypt it.
+    bad = pool.keys[0]
+    other = Fernet(Fernet.generate_key())
+    Key.objects.filter(pk=bad.pk).update(secret_encrypted=other.encrypt(b"gsk_" + b"x" * 52).decode())
+    served = {complete(messages=[{"role": "user", "content": f"call {i}"}], max_tokens=10).key_id for i in range(4)}
+    assert bad.pk not in served and served <= {k.pk for k in pool.keys[1:]}
+    bad.refresh_from_db()
+    assert not bad.enabled and bad.disabled_code == DisabledCode.UNDECRYPTABLE
+    assert "KEY_ENCRYPTION_KEYS" in bad.disabled_reason
+    critical = [r for r in caplog.records if r.levelname == "CRITICAL"]
+    assert len(critical) == 1 and str(bad.pk) in critical[0].getMessage()  # once, not per call
+    assert pool.stub.stats()["requests"] == 4  # never sent with the bad key
+    check_alerts()
+    incident = Incident.objects.get(kind=IncidentKind.KEY_UNDECRYPTABLE)
+    assert incident.subject == str(bad.pk) and len(mailoutbox) == 1

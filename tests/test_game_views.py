@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
+from django.utils.html import escape
 
 from quests.models import Player, QuestRun, RunSource, RunStatus
 from quests.services.scoring import PERFECT_BONUS, XP_PER_CORRECT
@@ -50,7 +51,7 @@ def test_a_guest_plays_a_buffered_run_from_launch_to_result(client):
     page = client.get(reverse("quests:run_detail", args=[run.pk]))
     assert page.status_code == 200
     html = page.content.decode()
-    assert run.briefing in html and 'type="radio"' in html
+    assert escape(run.briefing) in html and 'type="radio"' in html
     # The correct answers never reach the browser before grading.
     for q in run.questions:
         assert q["explanation"] not in html
@@ -108,9 +109,10 @@ def test_double_submission_counts_once(client):
     make_run(quest_number=1)
     run = launch(client, 1)
     assert answer(client, run, right_answers(run)).status_code == 302
+    # The second sending lands on the result (a GET, so the back button works) with a note.
     again = answer(client, run, right_answers(run))
-    assert again.status_code == 400
-    assert b"already sent your answers" in again.content
+    assert again.status_code == 302 and again["Location"] == reverse("quests:run_result", args=[run.pk])
+    assert b"already sent your answers" in client.get(again["Location"]).content
     assert session_player(client).xp == 3 * XP_PER_CORRECT + PERFECT_BONUS
 
 
@@ -186,17 +188,23 @@ def test_a_missing_answer_shows_the_form_again_with_a_message(client):
     data = right_answers(run)
     del data["q2"]
     response = answer(client, run, data)
-    assert response.status_code == 400
-    assert b"Choose an answer for question 2." in response.content
-    # The player's other choices are kept.
-    assert response.content.count(b" checked>") == 2
+    # Post-redirect-get: the form comes back on a GET, so going back never re-posts.
+    assert response.status_code == 302 and response["Location"] == reverse("quests:run_detail", args=[run.pk])
+    page = client.get(response["Location"])
+    assert b"Choose an answer for question 2." in page.content
+    # The player's other choices are kept, once.
+    assert page.content.count(b" checked>") == 2
+    assert b"Choose an answer" not in client.get(response["Location"]).content
+    run.refresh_from_db()
+    assert run.status == RunStatus.READY
 
 
 def test_answering_a_pending_run_is_rejected(client):
     run = launch(client, 1)
     assert run.status == RunStatus.PENDING
     response = answer(client, run, {"q1": "0", "q2": "0", "q3": "0"})
-    assert response.status_code == 400 and b"not arrived yet" in response.content
+    assert response.status_code == 302
+    assert b"not arrived yet" in client.get(response["Location"]).content
 
 
 def test_answer_and_launch_only_accept_post(client):
@@ -239,7 +247,8 @@ def test_profile_renames_the_callsign_and_rejects_bad_ones(client):
     assert response.status_code == 302
     assert session_player(client).callsign == "Star Lord"
     bad = client.post(reverse("quests:profile"), {"callsign": "<script>"})
-    assert bad.status_code == 400 and b"3 to 24 characters" in bad.content
+    assert bad.status_code == 302
+    assert b"3 to 24 characters" in client.get(bad["Location"]).content
     page = client.get(reverse("quests:profile")).content.decode()
     assert "Flight log" in page and "Sign up" in page
 

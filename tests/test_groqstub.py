@@ -362,3 +362,56 @@ def test_it_runs_as_a_command():
         proc.terminate()
         proc.wait(timeout=5)
     assert proc.returncode == 0
+
+
+def test_its_tokenizer_is_its_own():
+    from keymanager.services.budgets import estimate_prompt_tokens
+    from keymanager.testing.groqstub import text_tokens
+
+    # Words by 5 letters, numbers by 3 digits, every other visible character alone.
+    assert text_tokens("Saturn's rings, 1234 km!") == 2 + 1 + 1 + 1 + 1 + 2 + 1 + 1
+    assert text_tokens("土星の環") == 4
+    # Not the pool's estimate: for some text the stand-in counts more than the pool expects,
+    # so the pool must learn from the reply's usage and headers, not from agreeing with it.
+    cjk = [{"role": "user", "content": "土星の環は氷でできている" * 20}]
+    assert prompt_tokens(cjk) > estimate_prompt_tokens(cjk)
+
+
+def test_a_token_bucket_lets_a_burst_through_then_refills_steadily():
+    with make_stub({"rpm": 4}, window_seconds=2.0, limiter="bucket") as stub:
+        c = client(stub)
+        for _ in range(4):  # the whole bucket at once
+            ask(c)
+        with pytest.raises(groq.RateLimitError) as exc:
+            ask(c)
+        assert "requests per minute (RPM): Limit 4, Used 4, Requested 1" in exc.value.body["error"]["message"]
+        assert exc.value.response.headers["retry-after"] == "1"  # one request refills in 0.5 s
+        time.sleep(0.55)
+        ask(c)  # one more after window/N, not after the whole window
+        with pytest.raises(groq.RateLimitError):
+            ask(c)
+        time.sleep(2.05)
+        for _ in range(4):
+            ask(c)
+        st = stub.stats()["by_org"]["org_a"][MODEL]
+    # Over the run a bucket allowed more than 4 in some window of 2 s: up to 2N - 1.
+    assert st["admitted"] == 9 and st["rate_limited"] == 2
+
+
+def test_a_token_bucket_reports_its_level_in_the_headers():
+    with make_stub({"tpm": 3000}, window_seconds=60.0, limiter="bucket") as stub:
+        c = client(stub)
+        raw = c.chat.completions.with_raw_response.create(model=MODEL, messages=MSG, max_completion_tokens=50)
+        used = raw.parse().usage.total_tokens
+        remaining = int(raw.headers["x-ratelimit-remaining-tokens"])
+        assert 3000 - used - 2 <= remaining <= 3000 - used  # refilled a little since
+        assert raw.headers["x-ratelimit-limit-tokens"] == "3000"
+        from keymanager.services.headers import parse_go_duration
+
+        # Full again when the used tokens have flowed back in: used / (3000 per 60 s).
+        assert parse_go_duration(raw.headers["x-ratelimit-reset-tokens"]) == pytest.approx(used / 50, abs=0.1)
+
+
+def test_an_unknown_limiter_is_refused():
+    with pytest.raises(ValueError, match="limiter"):
+        GroqStub(limiter="leaky")

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from keymanager.models import Cooldown, CooldownReason, Key, Outcome, UsageLog
+from keymanager.models import Budget, Cooldown, CooldownReason, Key, Outcome, UsageLog
+from keymanager.selectors import budget_usage
 from keymanager.services import PoolExhausted, RequestRejected, complete
 from keymanager.services.config import pool_settings
 from keymanager.services.outcomes import cool_down
@@ -33,7 +34,10 @@ def test_it_serves_a_completion_and_logs_one_row(pool_factory):
     assert row.budget_tokens == row.total_tokens == result.usage["total_tokens"]
     assert row.request_id == result.request_id and row.latency_ms is not None
     key = Key.objects.get()
-    assert key.last_used_at and key.last_success_at and key.remaining_requests is not None
+    assert key.last_used_at and key.last_success_at
+    # The reply's x-ratelimit-* headers reached the organization's budget.
+    usage = budget_usage(Budget.objects.get())
+    assert usage.reported_remaining_requests is not None and usage.limits["rpd"].source == "header"
 
 
 def test_it_cools_the_organization_down_on_429_and_switches_key_at_once(pool_factory):

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
 import groq
 import pytest
-from django.utils import timezone
+from django.db import connections
 
-from keymanager.models import Budget, Key, Outcome, UsageLog
-from keymanager.services import PoolExhausted, complete
-from keymanager.services.budgets import estimate_prompt_tokens
+from keymanager.models import Budget, Key, UsageLog
+from keymanager.selectors import budget_usage
+from keymanager.services import PoolExhausted, RequestRejected, complete
+from keymanager.services.budgets import budget_edit, estimate_prompt_tokens
+from keymanager.services.selection import acquire
 from tests.conftest import MODEL
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,15 +31,16 @@ def test_smart_strategy_spreads_calls_over_keys_least_recently_used_first(pool_f
 def test_smart_strategy_prefers_the_key_with_most_headroom(pool_factory):
     pool = pool_factory(orgs=2, limits={"rpm": 30, "rpd": 1000, "tpm": 100000, "tpd": 1000000})
     busy, idle = pool.keys
-    # Twenty calls in the last minute on `busy`'s organization (by another worker, say).
-    UsageLog.objects.bulk_create(
-        UsageLog(key=busy, provider="groq", organization=busy.organization, model=MODEL,
-                 outcome=Outcome.SUCCESS, budget_tokens=50)
-        for _ in range(20)
-    )
+
+    def another_worker_sent_twenty(ledger, now):
+        for _ in range(20):
+            ledger.admit(now, 50)
+
+    budget_edit(provider="groq", organization=busy.organization, model=MODEL, edit=another_worker_sent_twenty)
     # The idle key was used last, yet its organization has more headroom.
-    Key.objects.filter(pk=idle.pk).update(last_used_at=timezone.now())
-    assert complete(messages=MESSAGES, max_tokens=20).key_id == idle.pk
+    complete(messages=MESSAGES, max_tokens=20)  # least recently used first: one of them
+    picks = [complete(messages=MESSAGES, max_tokens=20).key_id for _ in range(4)]
+    assert picks == [idle.pk] * 4
 
 
 def test_keys_of_one_organization_share_its_budget(pool_factory):
@@ -80,26 +87,40 @@ def test_budgets_prevent_429s(pool_factory):
 
 def test_token_budgets_count_the_reservation_and_release_it(pool_factory):
     limits = {"rpm": 100, "rpd": 1000, "tpm": 2000, "tpd": 1000000}
-    pool = pool_factory(orgs=1, limits=limits)
+    pool = pool_factory(orgs=1, limits=limits, latency=1.0)
     reserve = estimate_prompt_tokens(MESSAGES) + 900
-    complete(messages=MESSAGES, max_tokens=900)
-    row = UsageLog.objects.get()
-    # Released down to what the call used, far below the reservation.
-    assert row.budget_tokens == row.total_tokens < reserve
-    complete(messages=MESSAGES, max_tokens=900)
-    # A third 900-token reservation would not fit what is left of 2,000 TPM: refuse locally.
-    used = sum(UsageLog.objects.values_list("budget_tokens", flat=True))
-    if used + reserve > 2000:
+    assert 2 * reserve <= 2000 < 3 * reserve
+    # Two calls in flight hold their whole reservation (prompt estimate + max tokens) ...
+    def in_thread():
+        try:
+            return complete(messages=MESSAGES, max_tokens=900)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(2) as pool_threads:
+        flying = [pool_threads.submit(in_thread) for _ in range(2)]
+        time.sleep(0.4)
+        # ... so a third does not fit 2,000 TPM while they do: refused locally, never sent.
         with pytest.raises(PoolExhausted):
             complete(messages=MESSAGES, max_tokens=900)
-    assert pool.stub.stats()["by_status"].get("429", 0) == 0
+        results = [f.result() for f in flying]
+    # Once answered, each holds only what it used: the next one fits at once.
+    rows = list(UsageLog.objects.order_by("pk"))
+    assert [r.budget_tokens for r in rows] == [r.total_tokens for r in rows]
+    assert sorted(r.total_tokens for r in rows) == sorted(r.usage["total_tokens"] for r in results)
+    assert all(r.budget_tokens < reserve for r in rows)
+    complete(messages=MESSAGES, max_tokens=900)
+    stats = pool.stub.stats()
+    assert stats["requests"] == 3 and stats["by_status"].get("429", 0) == 0
 
 
-def test_a_request_larger_than_any_budget_is_not_sent(pool_factory):
+def test_a_request_larger_than_any_budget_is_rejected_and_not_sent(pool_factory):
     pool = pool_factory(orgs=2, limits={"rpm": 30, "rpd": 1000, "tpm": 500, "tpd": 100000})
-    with pytest.raises(PoolExhausted):
-        complete(messages=MESSAGES, max_tokens=600)
-    assert pool.stub.stats()["requests"] == 0
+    for _ in range(2):  # the same answer whether the window is empty or not
+        with pytest.raises(RequestRejected, match="exceeds every groq budget"):
+            complete(messages=MESSAGES, max_tokens=600)
+        complete(messages=MESSAGES, max_tokens=20)
+    assert pool.stub.stats()["requests"] == 2
 
 
 def test_headers_correct_the_local_count_when_someone_else_spends_the_quota(pool_factory):
@@ -111,25 +132,27 @@ def test_headers_correct_the_local_count_when_someone_else_spends_the_quota(pool
     outsider.chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "x" * 9000}], max_completion_tokens=400
     )
-    Key.objects.filter(pk=other.pk).update(last_used_at=timezone.now())
     first = complete(messages=MESSAGES, max_tokens=300)
-    assert first.key_id == shared.pk  # least recently used; its reply reports the low remainder
-    budget = Budget.objects.get(organization=shared.organization, model=MODEL)
-    assert budget.remaining_tokens is not None and budget.remaining_tokens < 1000
+    if first.key_id != shared.pk:
+        first = complete(messages=MESSAGES, max_tokens=300)  # least recently used: the other one next
+    assert first.key_id == shared.pk
+    usage = budget_usage(Budget.objects.get(organization=shared.organization, model=MODEL))
+    assert usage.reported_remaining_tokens is not None and usage.reported_remaining_tokens < 1500
+    assert usage.tokens_minute > 1800  # the outsider's tokens (1,800 of prompt) are counted now
     for _ in range(4):
         assert complete(messages=MESSAGES, max_tokens=300).key_id == other.pk
     assert pool.stub.stats()["by_status"].get("429", 0) == 0
 
 
-def test_a_pending_reservation_counts_until_it_rolls_out_of_the_window(pool_factory):
+def test_an_admission_whose_caller_died_holds_its_slot_until_it_ages_out(pool_factory):
     pool = pool_factory(orgs=1, limits={"rpm": 2, "rpd": 1000, "tpm": 100000, "tpd": 1000000})
-    key = pool.keys[0]
-    # A worker died mid-call: its row stays pending, and still holds a request slot.
-    UsageLog.objects.create(
-        key=key, provider="groq", organization=key.organization, model=MODEL, outcome=Outcome.PENDING, budget_tokens=100
-    )
+    # A worker was admitted and died before sending: its admission stays in the ledger.
+    lease = acquire(provider="groq", model=MODEL, tokens=100, strategy="smart", request_id=uuid.uuid4(),
+                    attempt=1, max_wait=1.0)
+    assert lease.send_at <= time.time()
     complete(messages=MESSAGES, max_tokens=20)
-    with pytest.raises(PoolExhausted):
+    with pytest.raises(PoolExhausted) as info:
         complete(messages=MESSAGES, max_tokens=20)
-    UsageLog.objects.filter(outcome=Outcome.PENDING).update(created_at=timezone.now() - timezone.timedelta(seconds=62))
-    assert complete(messages=MESSAGES, max_tokens=20).key_id == key.pk
+    # Nothing is stuck: the dead admission frees when its minute has passed.
+    assert 59 < info.value.retry_after <= 61
+    assert pool.stub.stats()["requests"] == 1

@@ -46,4 +46,4 @@ def test_it_says_when_nothing_was_generated_because_the_buffer_is_full(settings)
 
 
 def test_it_checks_the_archive():
-    assert "Archive OK: 50 runs" in run("archive-check")
+    assert "Archive OK: 70 runs" in run("archive-check")

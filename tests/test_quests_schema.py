@@ -8,7 +8,8 @@ import random
 
 import pytest
 
-from quests.services.archive import archive_pick, library, shuffled_questions
+from quests.models import Tier
+from quests.services.archive import MIN_RUNS, archive_entries, archive_pick, library, shuffled_questions
 from quests.services.schema import InvalidRun, parse_reply, validate_content
 from tests.quests_fixtures import archive_content
 
@@ -41,7 +42,10 @@ def test_it_accepts_a_well_formed_run_and_normalises_whitespace():
         (["title"], 42, "expected a string"),
         (["title"], "x", "length"),
         (["briefing"], "Too short.", "length"),
-        (["briefing"], "x" * 1600, "length"),
+        (["briefing"], "x" * 2500, "length"),
+        (["briefing"], "One long sentence that goes on " + "and on " * 60 + "without a stop.", "paragraph"),
+        (["questions", 1, "fact"], KeyError, "missing fact"),
+        (["questions", 1, "fact"], "A sentence that appears nowhere in the briefing at all.", "word for word"),
         (["questions"], [], "exactly 3"),
         (["questions", 0], "a string", "expected an object"),
         (["questions", 1, "options"], ["a", "b", "c"], "exactly 4 options"),
@@ -61,6 +65,25 @@ def test_it_rejects_malformed_runs(path, value, reason):
         validate_content(mutated(path, value))
 
 
+def test_each_question_needs_its_own_fact_that_names_the_answer():
+    data = copy.deepcopy(GOOD)
+    data["questions"][1]["fact"] = data["questions"][0]["fact"]
+    with pytest.raises(InvalidRun, match="its own fact"):
+        validate_content(data)
+    # A sentence of the briefing, but not the one that gives this answer.
+    data = copy.deepcopy(GOOD)
+    q = data["questions"][0]
+    q["options"][q["answer"]] = "Quasar-powered teleportation"
+    with pytest.raises(InvalidRun, match="does not name the right answer"):
+        validate_content(data)
+
+
+def test_a_fact_is_found_whatever_its_case_spacing_or_quotes():
+    data = copy.deepcopy(GOOD)
+    data["questions"][0]["fact"] = '"  ' + data["questions"][0]["fact"].upper().replace(" ", "   ") + ' "'
+    assert validate_content(data).questions[0]["fact"]
+
+
 def test_it_rejects_repeated_questions():
     data = copy.deepcopy(GOOD)
     data["questions"][1]["prompt"] = data["questions"][0]["prompt"].upper()
@@ -78,12 +101,13 @@ def test_parse_reply_accepts_json_in_a_code_fence():
     assert parse_reply("```json\n" + json.dumps(GOOD) + "\n```").title == GOOD["title"]
 
 
-def test_the_archive_has_at_least_ten_valid_runs_per_quest():
+def test_the_archive_covers_every_tier_of_every_quest():
     lib = library()
     assert sorted(lib) == [1, 2, 3, 4, 5]
     refs = set()
     for number, entries in lib.items():
-        assert len(entries) >= 10, number
+        for tier, wanted in MIN_RUNS.items():
+            assert len(archive_entries(quest_number=number, tier=tier)) >= wanted, (number, tier)
         prompts = [q["prompt"] for e in entries for q in e.content.questions]
         assert len(prompts) == len(set(prompts)), f"quest {number} repeats a question"
         for entry in entries:
@@ -92,11 +116,13 @@ def test_the_archive_has_at_least_ten_valid_runs_per_quest():
 
 
 def test_archive_pick_prefers_runs_the_player_has_not_seen():
-    entries = library()[1]
+    entries = archive_entries(quest_number=1)
     seen = {e.ref for e in entries[:-1]}
     assert archive_pick(quest_number=1, seen_refs=seen).ref == entries[-1].ref
     # All seen: any entry, never an error.
     assert archive_pick(quest_number=1, seen_refs={e.ref for e in entries}).quest_number == 1
+    # Each tier picks from its own shelf.
+    assert archive_pick(quest_number=1, tier=Tier.COMMANDER, seen_refs=set()).tier == Tier.COMMANDER
 
 
 def test_shuffled_questions_keep_the_right_answer():

@@ -38,10 +38,12 @@ def test_anonymous_callers_get_counts_only(client, every_state):
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
     data = response.json()
-    assert set(data) == {"status", "keys", "success_rate_1h", "generated_at"}
+    assert set(data) == {"status", "keys", "models", "success_rate_1h", "generated_at"}
     assert data["status"] == "ok" or data["status"] == "degraded"
     assert data["keys"]["groq"] == {"available": 1, "cooling": 2, "disabled": 2}
     assert data["keys"]["openai"] == {"available": 1, "cooling": 0, "disabled": 0}
+    # Per model as well (only the default model has a budget here).
+    assert data["models"]["openai/gpt-oss-20b"]["keys"] == {"available": 1, "cooling": 2, "disabled": 2}
     body = response.content.decode()
     every_state.assert_no_secret(body)
     for key in Key.objects.all():

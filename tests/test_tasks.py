@@ -14,7 +14,8 @@ from django_q.models import Schedule
 from django_q.tasks import async_task, result
 
 from keymanager import tasks
-from keymanager.models import Cooldown, Incident, Key, Outcome, UsageLog
+from keymanager.models import Budget, Cooldown, Incident, Key, Outcome, UsageLog
+from keymanager.selectors import budget_usage
 from keymanager.services import alerts
 from keymanager.services.keys import key_add, key_enable
 from keymanager.services.outcomes import cool_down
@@ -143,8 +144,9 @@ def test_probe_calls_keys_whose_cooldown_ended_once(pool_factory):
     assert keys_to_probe() == [a.pk]
     assert _run("probe_cooled_keys") == [a.pk]  # enqueues probe_key(a.pk), run at once in sync mode
     log = UsageLog.objects.get(key=a)
-    assert log.purpose == "key_test" and log.outcome == Outcome.SUCCESS
-    assert Key.objects.get(pk=a.pk).remaining_requests is not None  # fresh headroom
+    assert log.purpose == "probe" and log.outcome == Outcome.SUCCESS
+    # Fresh headroom: the probe's reply told the budget what the provider has left.
+    assert budget_usage(Budget.objects.get(organization=a.organization)).reported_remaining_requests is not None
     assert keys_to_probe() == []
     assert _run("probe_key", a.pk).startswith("skipped")
     assert UsageLog.objects.filter(key=a).count() == 1

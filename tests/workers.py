@@ -40,3 +40,23 @@ def call_pool(db_name: str, overrides: dict, calls: int, worker: int) -> dict:
             counts.setdefault("errors", []).append(repr(exc)[:200])
     connection.close()
     return counts
+
+
+def reserve_in_turn(db_name: str, overrides: dict, ready, go, done_before, done, results, worker: int) -> None:
+    """Wait for this worker's turn (the one before it has reserved), reserve a slot, report it."""
+    setup_django(db_name, overrides)
+    import uuid
+
+    from django.db import connection
+
+    from keymanager.services.selection import acquire
+
+    ready.set()
+    go.wait(timeout=120)
+    if done_before is not None:
+        done_before.wait(timeout=120)
+    lease = acquire(provider="groq", model="openai/gpt-oss-20b", tokens=50, strategy="smart",
+                    request_id=uuid.uuid4(), attempt=1, max_wait=600.0)
+    results.put((worker, getattr(lease, "send_at", None)))
+    done.set()
+    connection.close()

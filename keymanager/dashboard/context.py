@@ -117,7 +117,7 @@ def _token_meters(orgs: list[OrgUsage]) -> list[tuple[str, int, int | None, floa
     rows = []
     for org in orgs:
         label = f"{org.organization} · {org.model}"
-        for name, used, limit in ((f"{label} · TPD", org.tokens_day, org.limits.tpd),
-                                  (f"{label} · TPM", org.tokens_minute, org.limits.tpm)):
+        for name, used, limit in ((f"{label} · TPD", org.tokens_day, org.limits["tpd"].value),
+                                  (f"{label} · TPM", org.tokens_minute, org.limits["tpm"].value)):
             rows.append((name, used, limit, min(100.0, 100 * used / limit) if limit else None))
     return rows

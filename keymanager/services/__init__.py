@@ -5,7 +5,7 @@ Code outside `keymanager` (the game) uses only what this module exports.
 
 from keymanager.services.complete import CompletionResult, complete
 from keymanager.services.config import default_model
-from keymanager.services.errors import KeyPoolError, PoolExhausted, PoolMisconfigured, RequestRejected
+from keymanager.services.errors import KeyPoolError, PoolExhausted, PoolMisconfigured, PoolMisuse, RequestRejected
 from keymanager.services.fallbacks import register_fallback_counter
 from keymanager.services.outcomes import mark_unusable
 from keymanager.services.selection import pool_headroom
@@ -15,6 +15,7 @@ __all__ = [
     "KeyPoolError",
     "PoolExhausted",
     "PoolMisconfigured",
+    "PoolMisuse",
     "RequestRejected",
     "complete",
     "default_model",

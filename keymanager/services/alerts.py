@@ -14,11 +14,22 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import mail_admins
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils import timezone
 
-from keymanager.models import Cooldown, CooldownReason, Incident, IncidentKind, Key, Outcome, Provider, UsageLog
-from keymanager.services.config import pool_settings
+from keymanager.models import (
+    Cooldown,
+    CooldownReason,
+    DisabledCode,
+    Incident,
+    IncidentKind,
+    Key,
+    Outcome,
+    Provider,
+    UsageLog,
+)
+from keymanager.selectors import holding_cooldowns
+from keymanager.services.config import default_model, pool_settings
 
 logger = logging.getLogger("keymanager.alerts")
 
@@ -42,12 +53,16 @@ class Condition:
 
 def current_conditions(now: datetime | None = None) -> dict[tuple[str, str], Condition]:
     now = now or timezone.now()
-    found = [*_providers_down(now), *_keys_refused(), *_models_decommissioned(now), *_spend_caps(now)]
+    found = [
+        *_providers_down(now),
+        *_keys_refused(),
+        *_models_decommissioned(now),
+        *_spend_caps(now),
+    ]
     return {(c.kind, c.subject): c for c in found}
 
 
 def _providers_down(now: datetime) -> list[Condition]:
-    conf = pool_settings()
     keys = list(Key.objects.order_by("provider", "order", "id"))
     horizon = now + min_outage()
     found = []
@@ -55,15 +70,15 @@ def _providers_down(now: datetime) -> list[Condition]:
         mine = [k for k in keys if k.provider == provider]
         if not mine:
             continue  # a provider with no keys is not configured, not down
-        model = conf.default_model if provider == Provider.GROQ else conf.openai_model
-        ends = _cooldown_ends(mine, provider, model, now)
+        model = default_model(provider)
+        holding = holding_cooldowns(mine, model=model, now=now)
         lines, usable = [], 0
         for key in mine:
-            until = max(ends.get(("key", key.pk), now), ends.get(("org", key.organization), now))
+            cooldown = holding.get(key.pk)
             if not key.enabled:
                 lines.append(f"- {key} disabled: {key.disabled_reason or 'no reason given'}")
-            elif until > horizon:
-                lines.append(f"- {key} cooling down until {until:%Y-%m-%d %H:%M:%S} UTC")
+            elif cooldown is not None and cooldown.ends_at > horizon:
+                lines.append(f"- {key} cooling down until {cooldown.ends_at:%Y-%m-%d %H:%M:%S} UTC")
             else:
                 usable += 1
         if not usable:
@@ -79,36 +94,29 @@ def _providers_down(now: datetime) -> list[Condition]:
     return found
 
 
-def _cooldown_ends(keys: list[Key], provider: str, model: str, now: datetime) -> dict:
-    rows = (
-        Cooldown.objects.active(now)
-        .filter(Q(key__in=keys) | Q(key__isnull=True, provider=provider, organization__in={k.organization for k in keys}))
-        .filter(Q(model="") | Q(model=model))
-        .values_list("key_id", "organization", "ends_at")
-    )
-    ends: dict[tuple[str, object], datetime] = {}
-    for key_id, organization, ends_at in rows:
-        target = ("key", key_id) if key_id else ("org", organization)
-        ends[target] = max(ends.get(target, ends_at), ends_at)
-    return ends
-
-
 def _keys_refused() -> list[Condition]:
-    """Keys the pool disabled because the provider refused them (401/403)."""
+    """Keys the pool took out: refused by the provider (401/403), or undecryptable here."""
     found = []
-    for key in Key.objects.filter(enabled=False, disabled_at__isnull=False):
-        refused = UsageLog.objects.filter(
-            key=key, outcome=Outcome.AUTH_FAILED, finished_at__gte=key.disabled_at - timedelta(seconds=5)
-        ).exists()
-        if refused:
-            found.append(
-                Condition(
-                    IncidentKind.KEY_AUTH,
-                    str(key.pk),
-                    f"{Provider(key.provider).label} key {key} was refused and disabled",
-                    f"{key.disabled_reason}\nReplace the key, or re-enable it in admin once the provider accepts it.",
-                )
+    for key in Key.objects.filter(enabled=False, disabled_code=DisabledCode.AUTH):
+        found.append(
+            Condition(
+                IncidentKind.KEY_AUTH,
+                str(key.pk),
+                f"{Provider(key.provider).label} key {key} was refused and disabled",
+                f"{key.disabled_reason}\nReplace the key, or re-enable it in admin once the provider accepts it.",
             )
+        )
+    for key in Key.objects.filter(enabled=False, disabled_code=DisabledCode.UNDECRYPTABLE):
+        found.append(
+            Condition(
+                IncidentKind.KEY_UNDECRYPTABLE,
+                str(key.pk),
+                f"{Provider(key.provider).label} key {key} cannot be decrypted and was disabled",
+                "Its secret cannot be decrypted with this host's KEY_ENCRYPTION_KEYS (added on a host with "
+                "other keys, or an old key was dropped before `manage.py keys rotate-encryption`). The other "
+                "keys keep serving. Fix KEY_ENCRYPTION_KEYS and re-enable it, or delete and re-add the key.",
+            )
+        )
     return found
 
 
@@ -204,6 +212,9 @@ def _resolution(incident: Incident) -> str:
     if incident.kind == IncidentKind.PROVIDER_DOWN:
         return f"{Provider(incident.subject).label} keys can serve again."
     if incident.kind == IncidentKind.KEY_AUTH:
+        key = Key.objects.filter(pk=int(incident.subject)).first()
+        return "The key was removed from the pool." if key is None else f"{key} was re-enabled."
+    if incident.kind == IncidentKind.KEY_UNDECRYPTABLE:
         key = Key.objects.filter(pk=int(incident.subject)).first()
         return "The key was removed from the pool." if key is None else f"{key} was re-enabled."
     if incident.kind == IncidentKind.MODEL_DECOMMISSIONED:

@@ -8,25 +8,35 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from django.db import InterfaceError, OperationalError
+from django.db import connection, transaction
+from django.db.utils import InterfaceError, OperationalError
 from django.views.decorators.debug import sensitive_variables
 
 from keymanager import crypto
 from keymanager.models import Key, Outcome, Provider
 from keymanager.services.budgets import DEFAULT_MAX_TOKENS, estimate_prompt_tokens
 from keymanager.services.config import PoolSettings, pool_settings
-from keymanager.services.errors import PoolExhausted, PoolMisconfigured, RequestRejected
+from keymanager.services.dberrors import is_contention
+from keymanager.services.errors import PoolExhausted, PoolMisconfigured, PoolMisuse, RequestRejected
 from keymanager.services.headers import RateLimitHeaders
-from keymanager.services.outcomes import record_failure, record_success
-from keymanager.services.providers import ProviderFailure, call
+from keymanager.services.outcomes import key_quarantine_undecryptable, record_failure, record_not_sent, record_success
+from keymanager.services.providers import CallResult, ProviderFailure, call
 from keymanager.services.selection import Lease, NoKey, acquire
 
 logger = logging.getLogger("keymanager")
 
 # Failures that say nothing about the key: another key would get the same answer.
 REJECTED = (Outcome.BAD_REQUEST, Outcome.TOO_LARGE)
+# Failures worth trying again (the provider or the network, not the request).
+TRANSIENT = (Outcome.ERROR, Outcome.TIMEOUT, Outcome.CONNECTION, Outcome.CAPACITY)
 # Failures after which this call should not use the same key again.
-AVOID_KEY = (Outcome.ERROR, Outcome.TIMEOUT, Outcome.CONNECTION, Outcome.AUTH_FAILED, Outcome.NOT_FOUND, Outcome.SPEND_CAP)
+AVOID_KEY = (*TRANSIENT, Outcome.AUTH_FAILED, Outcome.NOT_FOUND, Outcome.SPEND_CAP)
+# Backoff between retries of failed attempts: doubles from BACKOFF_BASE up to BACKOFF_CAP,
+# each wait drawn between half and all of it ("equal jitter"), so retries spread out.
+BACKOFF_BASE = 0.25
+BACKOFF_CAP = 4.0
+# A database busy with other writers (lock timeout, deadlock, SQLite busy) is retried.
+CONTENTION_PAUSE = 0.05
 
 
 @dataclass
@@ -55,15 +65,20 @@ class _Call:
     request_id: uuid.UUID = field(default_factory=uuid.uuid4)
     started: float = field(default_factory=time.monotonic)
     attempts: int = 0
-    waits: int = 0
+    backoffs: int = 0
     retry_hint: float | None = None
-
-    @property
-    def deadline(self) -> float:
-        return self.started + self.conf.wait_budget
+    undecryptable: int = 0  # keys this call found it cannot decrypt
 
     def remaining(self) -> float:
-        return self.deadline - time.monotonic()
+        return self.started + self.conf.wait_budget - time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def _inside_callers_transaction() -> bool:
+    # Test cases wrap each test in atomic blocks of their own; those do not count.
+    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
 
 
 def complete(
@@ -80,10 +95,16 @@ def complete(
 
     Groq keys first; when no Groq key can serve within the wait budget, OpenAI keys from
     the same pool; then PoolExhausted(retry_after=...). RequestRejected when the request
-    itself is refused (400, 413): no key would do better.
+    itself is refused (400, 413) or exceeds every budget: no key would do better.
     """
     if not messages:
         raise RequestRejected("messages must not be empty", status=None, code="invalid_request")
+    if _inside_callers_transaction():
+        raise PoolMisuse(
+            "complete() must not run inside transaction.atomic(): the pool would hold its row locks "
+            "and writes across the HTTP call. Call it outside the transaction (e.g. in "
+            "transaction.on_commit or a task)."
+        )
     conf = pool_settings()
     state = _Call(
         conf=conf,
@@ -94,63 +115,128 @@ def complete(
         quest=quest,
         purpose=purpose,
     )
+    # While OpenAI can still take over, Groq leaves it enough of the budget for one attempt.
+    reserve = min(conf.request_timeout, conf.wait_budget / 2)
+    groq_model = model or conf.default_model
     try:
-        openai_available = Key.objects.filter(provider=Provider.OPENAI, enabled=True).exists()
-        # While OpenAI can still take over, stop waiting for Groq early enough for one attempt.
-        reserve = min(conf.request_timeout, conf.wait_budget / 2) if openai_available else 0.0
-
-        tiers = [(Provider.GROQ, model or conf.default_model, reserve)]
-        if openai_available:
-            tiers.append((Provider.OPENAI, conf.openai_model, 0.0))
-        for provider, tier_model, keep in tiers:
-            result = _serve_from(state, provider=provider, model=tier_model, keep=keep)
-            if result is not None:
-                return result
+        result = _serve_from(state, provider=Provider.GROQ, model=groq_model, keep=reserve)
+        if result is None and _has_keys(Provider.OPENAI):
+            logger.warning(
+                "Call %s: no Groq key could serve %s within %.1fs (%d attempt(s)); falling back to OpenAI.",
+                state.request_id, groq_model, state.elapsed(), state.attempts,
+            )
+            result = _serve_from(state, provider=Provider.OPENAI, model=conf.openai_model, keep=0.0)
     except (OperationalError, InterfaceError) as exc:
         # The database (the pool's only state) is unreachable: no key can be chosen safely.
         # Callers serve their fallback; the connection recovers at the next request.
         logger.error("Key pool database unreachable: %s", type(exc).__name__)
         raise PoolExhausted("The key pool's database is unreachable.", retry_after=5.0) from exc
+    if result is not None:
+        return result
     hint = state.retry_hint if state.retry_hint is not None else conf.rate_limit_cooldown
+    if state.undecryptable and not state.attempts:
+        raise PoolMisconfigured(
+            f"{state.undecryptable} key(s) cannot be decrypted with KEY_ENCRYPTION_KEYS and no other key could "
+            "serve; they are disabled and admins alerted.",
+            retry_after=hint,
+        )
+    logger.warning(
+        "Call %s: pool exhausted after %.2fs and %d attempt(s); a key may serve in %.1fs.",
+        state.request_id, state.elapsed(), state.attempts, hint,
+    )
     raise PoolExhausted(
-        f"No key could serve within {conf.wait_budget:.0f}s after {state.attempts} attempt(s).", retry_after=hint
+        f"No key could serve within {state.elapsed():.2f}s after {state.attempts} attempt(s).", retry_after=hint
     )
 
 
+def _has_keys(provider: str) -> bool:
+    return _retrying(Key.objects.filter(provider=provider, enabled=True).exists)
+
+
+def _retrying(work, *args, **kwargs):
+    """Run a database step; contention (lock timeout, deadlock, SQLite busy) is retried."""
+    attempts = 20
+    for n in range(attempts):
+        try:
+            return work(*args, **kwargs)
+        except OperationalError as exc:
+            if not is_contention(exc) or n == attempts - 1:
+                raise
+            if connection.in_atomic_block:
+                raise
+            time.sleep(CONTENTION_PAUSE * (1 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def _backoff(state: _Call) -> float:
+    state.backoffs += 1
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (state.backoffs - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
 def _serve_from(state: _Call, *, provider: str, model: str, keep: float) -> CompletionResult | None:
-    """Serve the call from one provider's keys; None when they cannot within the budget."""
+    """Serve the call from one provider's keys; None when they cannot within the budget.
+
+    Transient failures (5xx, timeouts, resets, 498) are retried on other keys first, and on
+    the same key after a backoff when no other can serve, up to `max_retries` retries.
+    """
     conf = state.conf
     failures = 0
     avoid: set[int] = set()
     tokens = estimate_prompt_tokens(state.messages) + state.max_tokens
-    while state.remaining() > 0:
-        got = acquire(
+    fallback_keep = keep if provider == Provider.GROQ else 0.0
+    while True:
+        budget = state.remaining() - (fallback_keep if _fallback_ready(provider, fallback_keep) else 0.0)
+        if budget <= 0:
+            return None
+        got = _retrying(
+            acquire,
             provider=provider,
             model=model,
             tokens=tokens,
             strategy=conf.strategy,
             quest=state.quest,
-            exclude=frozenset(avoid),
+            avoid=frozenset(avoid),
             request_id=state.request_id,
             attempt=state.attempts + 1,
+            max_wait=budget,
             purpose=state.purpose,
         )
         if isinstance(got, NoKey):
-            if got.retry_after is None:
-                return None
-            if provider == Provider.GROQ:
+            if got.rejected:
+                raise RequestRejected(
+                    f"The request ({tokens} tokens with max_tokens) exceeds every {provider} budget's token limit.",
+                    status=None,
+                    code="request_too_large",
+                )
+            if avoid:
+                # Only keys that just failed are left: back off, then try them again.
+                delay = _backoff(state)
+                if delay >= budget:
+                    return None
+                time.sleep(delay)
+                avoid.clear()
+                continue
+            if provider == Provider.GROQ and got.retry_after is not None:
                 state.retry_hint = got.retry_after
-            if not _wait(state, got.retry_after, keep):
-                return None
-            continue
+            return None
 
+        delay = got.send_at - time.time()
+        if delay > 0:
+            time.sleep(delay)  # our reserved slot: no one else was given it
         state.attempts += 1
         try:
             result = _attempt(state, got, model)
-        except PoolMisconfigured:
-            raise  # its attempt is already recorded
+        except crypto.SecretDecryptionError:
+            _retrying(record_not_sent, got, code="undecryptable")
+            if key_quarantine_undecryptable(key_id=got.key_id, key_name=got.key_name):
+                transaction.on_commit(_alert_soon)
+            state.undecryptable += 1
+            state.attempts -= 1  # nothing was sent
+            avoid.add(got.key_id)
+            continue
         except ProviderFailure as failure:
-            record_failure(got, failure, conf)
+            _retrying(record_failure, got, failure, conf)
             if failure.outcome in REJECTED:
                 raise RequestRejected(
                     failure.message or failure.outcome, status=failure.status, code=failure.code
@@ -162,19 +248,22 @@ def _serve_from(state: _Call, *, provider: str, model: str, keep: float) -> Comp
                 continue
             if failure.outcome in AVOID_KEY:
                 avoid.add(got.key_id)
-            if failure.outcome != Outcome.RATE_LIMITED:
+            if failure.outcome in TRANSIENT:
                 failures += 1
                 if failures > conf.max_retries:
                     return None
-            if failure.outcome == Outcome.CAPACITY and not _wait(state, 0.0, keep):
-                return None
+            logger.info(
+                "Call %s: attempt %d on key id=%s (%s), organization %s, failed (%s); trying %s.",
+                state.request_id, state.attempts, got.key_id, got.key_name, got.organization, failure.outcome,
+                "another key" if failure.outcome != Outcome.RATE_LIMITED else "another organization",
+            )
             continue
         except Exception as exc:
-            # Whatever went wrong, the attempt's row must not stay pending.
+            # Whatever went wrong, the attempt is logged and its admission kept (it may have been sent).
             unexpected = ProviderFailure(Outcome.ERROR, None, "unexpected", type(exc).__name__, RateLimitHeaders(), 0)
-            record_failure(got, unexpected, conf)
+            _retrying(record_failure, got, unexpected, conf)
             raise
-        record_success(got, result)
+        _record_success(got, result)
         return CompletionResult(
             text=result.text,
             provider=provider,
@@ -187,22 +276,52 @@ def _serve_from(state: _Call, *, provider: str, model: str, keep: float) -> Comp
             },
             attempts=state.attempts,
             request_id=state.request_id,
-            latency_ms=int((time.monotonic() - state.started) * 1000),
+            latency_ms=int(state.elapsed() * 1000),
         )
-    return None
+
+
+def _record_success(lease: Lease, result: CallResult) -> None:
+    """The answer is the caller's even if the database fails now: log, do not lose it."""
+    try:
+        _retrying(record_success, lease, result)
+    except (OperationalError, InterfaceError) as exc:
+        logger.error("Call %s served, but its usage could not be recorded: %s", lease.request_id, type(exc).__name__)
+
+
+_fallback_cache: dict[str, tuple[float, bool]] = {}
+FALLBACK_TTL = 5.0
+
+
+def _fallback_ready(provider: str, keep: float) -> bool:
+    """Whether OpenAI keys could take over (then Groq keeps time for them). Known to each
+    process for a few seconds at a time: a key added or disabled in admin counts soon after."""
+    if provider != Provider.GROQ or keep <= 0:
+        return False
+    cached = _fallback_cache.get(Provider.OPENAI)
+    now = time.monotonic()
+    if cached is None or cached[0] < now:
+        cached = (now + FALLBACK_TTL, _has_keys(Provider.OPENAI))
+        _fallback_cache[Provider.OPENAI] = cached
+    return cached[1]
+
+
+def forget_fallback() -> None:
+    _fallback_cache.clear()
+
+
+def _alert_soon() -> None:
+    """Tell admins at once about a key taken out of the pool (the alert check is a task)."""
+    try:
+        from django_q.tasks import async_task
+
+        async_task("keymanager.tasks.check_alerts", task_name="alerts-after-key-disabled")
+    except Exception:  # the broker may be down; the scheduled check runs anyway
+        logger.exception("Could not enqueue the alert check.")
 
 
 @sensitive_variables("secret")
-def _attempt(state: _Call, lease: Lease, model: str):
-    try:
-        secret = crypto.decrypt(lease.secret_encrypted)
-    except crypto.SecretDecryptionError as exc:
-        # Fail closed: never send ciphertext as a key. Free the reservation and stop the call;
-        # players get the fallback (PoolExhausted), operators a CRITICAL log line.
-        failure = ProviderFailure(Outcome.BAD_REQUEST, None, "decryption_failed", "", RateLimitHeaders(), 0)
-        record_failure(lease, failure, state.conf)
-        logger.critical("Key id=%s cannot be decrypted: %s", lease.key_id, exc)
-        raise PoolMisconfigured(str(exc), retry_after=state.conf.rate_limit_cooldown) from exc
+def _attempt(state: _Call, lease: Lease, model: str) -> CallResult:
+    secret = crypto.decrypt(lease.secret_encrypted)  # fails closed: never send ciphertext as a key
     timeout = max(1.0, min(state.conf.request_timeout, state.remaining()))
     return call(
         provider=lease.provider,
@@ -215,18 +334,3 @@ def _attempt(state: _Call, lease: Lease, model: str):
         response_format=state.response_format,
         timeout=timeout,
     )
-
-
-def _wait(state: _Call, hint: float, keep: float) -> bool:
-    """Sleep until a key may serve, with growing jitter so waiters do not stampede.
-
-    Returns False when that moment lies beyond the budget (less `keep`, the time kept for
-    the next provider), so the caller moves on instead of sleeping in vain.
-    """
-    jitter = random.uniform(0, min(0.05 * 2**state.waits, 2.0))
-    delay = max(hint, 0.01) + jitter
-    if delay > state.remaining() - keep:
-        return False
-    state.waits += 1
-    time.sleep(delay)
-    return True

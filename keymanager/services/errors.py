@@ -36,3 +36,9 @@ class RequestRejected(KeyPoolError):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+class PoolMisuse(RuntimeError):
+    """`complete()` was called where it must not run, e.g. inside `transaction.atomic()`:
+    the pool's row locks and writes would be held across the HTTP call (a programming
+    error, so not a KeyPoolError that callers turn into fallback content)."""

@@ -81,3 +81,37 @@ def limit_phrase(message: str) -> str:
     """Which limit a 429 names: RPM, RPD, TPM or TPD ('' if none)."""
     match = re.search(r"\((RPM|RPD|TPM|TPD)\)", message or "")
     return match.group(1) if match else ""
+
+
+_ORGANIZATION = re.compile(r"in organization `([^`]+)`")
+_LIMIT_KIND = re.compile(r"\((RPM|RPD|TPM|TPD)\)")
+_NUMBERS = re.compile(r"Limit\s+(\d+)\s*,\s*Used\s+(\d+)\s*,\s*Requested\s+(\d+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RateLimitMessage:
+    """What a Groq 429 body says: "Rate limit reached for model `M` in organization `org_X`
+    service tier `on_demand` on requests per minute (RPM): Limit 30, Used 30, Requested 1.
+    Please try again in 2s." Every field is None when the message does not say it."""
+
+    organization: str | None = None
+    kind: str | None = None  # "rpm" | "rpd" | "tpm" | "tpd"
+    limit: int | None = None
+    used: int | None = None
+    requested: int | None = None
+    try_again: float | None = None
+
+
+def parse_rate_limit_message(message: str) -> RateLimitMessage:
+    text = message or ""
+    org = _ORGANIZATION.search(text)
+    kind = _LIMIT_KIND.search(text)
+    numbers = _NUMBERS.search(text)
+    return RateLimitMessage(
+        organization=org.group(1).strip()[:100] or None if org else None,
+        kind=kind.group(1).lower() if kind else None,
+        limit=int(numbers.group(1)) if numbers else None,
+        used=int(numbers.group(2)) if numbers else None,
+        requested=int(numbers.group(3)) if numbers else None,
+        try_again=retry_after_from_message(text),
+    )

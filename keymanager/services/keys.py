@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,12 +16,15 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from keymanager import crypto
-from keymanager.models import SECRET_PREFIXES, Cooldown, Key, Provider, UsageLog
-from keymanager.services.budgets import ensure_budget_rows
+from keymanager.models import SECRET_PREFIXES, Cooldown, DisabledCode, Key, OrganizationSource, Provider
+from keymanager.services.budgets import estimate_prompt_tokens
 from keymanager.services.config import pool_settings
-from keymanager.services.outcomes import record_failure, record_success
+from keymanager.services.organizations import key_set_organization
+from keymanager.services.outcomes import key_quarantine_undecryptable, record_failure, record_not_sent, record_success
 from keymanager.services.providers import ProviderFailure, call
-from keymanager.services.selection import Lease
+from keymanager.services.selection import NoKey, acquire
+
+TEST_MESSAGES = [{"role": "user", "content": "ping"}]
 
 logger = logging.getLogger("keymanager")
 
@@ -55,7 +59,13 @@ def validate_secret(*, provider: str, secret: str) -> str:
 def key_add(*, provider: str, name: str, secret: str, organization: str = "", order: int | None = None) -> Key:
     secret = validate_secret(provider=provider, secret=secret)
     name = (name or "").strip() or f"{Provider(provider).label} key"
-    key = Key(provider=provider, name=name[:100], organization=(organization or "").strip()[:100])
+    organization = (organization or "").strip()[:100]
+    key = Key(
+        provider=provider,
+        name=name[:100],
+        organization=organization,
+        organization_source=OrganizationSource.OPERATOR if organization else OrganizationSource.ASSUMED,
+    )
     key.set_secret(secret)
     if order is None:
         last = Key.objects.filter(provider=provider).order_by("-order").values_list("order", flat=True).first()
@@ -72,14 +82,18 @@ def key_add(*, provider: str, name: str, secret: str, organization: str = "", or
 
 def key_enable(*, key_id: int) -> Key:
     key = Key.objects.get(pk=key_id)
-    Key.objects.filter(pk=key_id).update(enabled=True, disabled_reason="", disabled_at=None, consecutive_errors=0)
+    Key.objects.filter(pk=key_id).update(
+        enabled=True, disabled_reason="", disabled_code="", disabled_at=None, consecutive_errors=0
+    )
     key.refresh_from_db()
     return key
 
 
 def key_disable(*, key_id: int, reason: str = "Disabled by an admin") -> Key:
     key = Key.objects.get(pk=key_id)
-    Key.objects.filter(pk=key_id).update(enabled=False, disabled_reason=reason[:255], disabled_at=timezone.now())
+    Key.objects.filter(pk=key_id).update(
+        enabled=False, disabled_reason=reason[:255], disabled_code=DisabledCode.ADMIN, disabled_at=timezone.now()
+    )
     key.refresh_from_db()
     return key
 
@@ -88,10 +102,8 @@ def key_clear_cooldowns(*, key_id: int) -> int:
     """End the active cooldowns of a key and of its organization now (an admin's decision)."""
     key = Key.objects.get(pk=key_id)
     now = timezone.now()
-    ended = Cooldown.objects.active(now).filter(key=key).update(ends_at=now)
-    ended += Cooldown.objects.active(now).filter(
-        provider=key.provider, organization=key.organization, key__isnull=True
-    ).update(ends_at=now)
+    ended = Cooldown.objects.active(now).of_key(key.pk).update(ends_at=now)
+    ended += Cooldown.objects.active(now).of_organization(key.provider, key.organization).update(ends_at=now)
     Key.objects.filter(pk=key_id).update(consecutive_errors=0, cooldown_streak=0)
     return ended
 
@@ -103,29 +115,47 @@ class KeyTestResult:
 
 
 @sensitive_variables("secret")
-def key_test(*, key_id: int) -> KeyTestResult:
-    """One minimal real call with this key, recorded like any other attempt."""
+def key_test(*, key_id: int, purpose: str = "key_test") -> KeyTestResult:
+    """One minimal real call with this key, admitted by its budget and recorded like any
+    other attempt: a test spends quota too, so it waits its turn (or says when it could run)."""
     conf = pool_settings()
     key = Key.objects.get(pk=key_id)
+    if not key.enabled:
+        return KeyTestResult(False, f"{key.name}: disabled ({key.disabled_reason or 'no reason given'}); enable it first")
     model = conf.default_model if key.provider == Provider.GROQ else conf.openai_model
-    ensure_budget_rows(key.provider, [key.organization], model)
-    log = UsageLog.objects.create(
-        request_id=uuid.uuid4(),
-        key=key,
+    tokens = estimate_prompt_tokens(TEST_MESSAGES) + 1
+    lease = acquire(
         provider=key.provider,
-        organization=key.organization,
         model=model,
-        purpose="key_test",
-        budget_tokens=20,
+        tokens=tokens,
+        strategy="smart",
+        request_id=uuid.uuid4(),
+        attempt=1,
+        max_wait=min(conf.wait_budget, conf.request_timeout),
+        only_key=key.pk,
+        purpose=purpose,
     )
-    lease = Lease(key.pk, key.provider, key.organization, model, key.secret_encrypted, log.pk, log.request_id, 1, 20)
+    if isinstance(lease, NoKey):
+        when = "" if lease.retry_after is None else f"; it could in {lease.retry_after:.0f}s"
+        return KeyTestResult(False, f"{key.name}: not tested, its budget or a cooldown holds it now{when}")
+    delay = lease.send_at - time.time()
+    if delay > 0:
+        time.sleep(delay)
+    try:
+        secret = crypto.decrypt(lease.secret_encrypted)
+    except crypto.SecretDecryptionError:
+        record_not_sent(lease, code="undecryptable")
+        key_quarantine_undecryptable(key_id=key.pk, key_name=key.name)
+        return KeyTestResult(
+            False, f"{key.name}: cannot be decrypted with this host's KEY_ENCRYPTION_KEYS; the key is disabled"
+        )
     try:
         result = call(
             provider=key.provider,
             key_id=key.pk,
-            secret=key.secret,
+            secret=secret,
             model=model,
-            messages=[{"role": "user", "content": "ping"}],
+            messages=TEST_MESSAGES,
             temperature=0,
             max_tokens=1,
             response_format=None,
@@ -135,7 +165,10 @@ def key_test(*, key_id: int) -> KeyTestResult:
         record_failure(lease, failure, conf)
         return KeyTestResult(False, f"{key.name}: {failure.outcome} ({failure.status or 'no reply'}) {failure.code}")
     record_success(lease, result)
-    return KeyTestResult(True, f"{key.name}: OK in {result.latency_ms} ms, {result.headers.remaining_requests} requests left today")
+    left = result.headers.remaining_requests
+    return KeyTestResult(
+        True, f"{key.name}: OK in {result.latency_ms} ms" + (f", {left} requests left today" if left is not None else "")
+    )
 
 
 @dataclass(frozen=True)
@@ -146,7 +179,12 @@ class ImportResult:
 
 @sensitive_variables("value", "found", "environ")
 def keys_import_env(environ: Mapping[str, str] | None = None) -> ImportResult:
-    """GROQ_API_KEY, GROQ_API_KEY2..n and OPENAI_API_KEY; idempotent by fingerprint."""
+    """GROQ_API_KEY, GROQ_API_KEY2..n and OPENAI_API_KEY; idempotent by fingerprint.
+
+    `GROQ_API_KEYn_ORG` (and `GROQ_API_KEY_ORG`, `OPENAI_API_KEY_ORG`) states the key's
+    organization when the operator knows it; otherwise each key is assumed its own until
+    the provider names its organization.
+    """
     environ = os.environ if environ is None else environ
     found: list[tuple[str, str, str]] = []
     for name, value in environ.items():
@@ -158,13 +196,17 @@ def keys_import_env(environ: Mapping[str, str] | None = None) -> ImportResult:
         found.append((Provider.OPENAI, "OPENAI_API_KEY", environ["OPENAI_API_KEY"]))
     added, skipped = [], 0
     for provider, name, value in found:
+        organization = environ.get(f"{name}_ORG", "").strip()
         try:
-            added.append(key_add(provider=provider, name=name, secret=value))
+            added.append(key_add(provider=provider, name=name, secret=value, organization=organization))
         except ValidationError as exc:
             if exc.code != "duplicate":
                 # Name the variable, never its value.
                 raise ValidationError(f"{name}: {exc.messages[0]}", code=exc.code) from None
             skipped += 1
+            existing = Key.objects.filter(fingerprint=crypto.fingerprint(value.strip())).first()
+            if organization and existing is not None and existing.organization != organization:
+                key_set_organization(key_id=existing.pk, organization=organization)
     return ImportResult(added=added, skipped=skipped)
 
 
@@ -189,6 +231,7 @@ __all__ = [
     "key_disable",
     "key_enable",
     "key_test",
+    "key_set_organization",
     "keys_import_env",
     "keys_rotate_encryption",
     "validate_secret",

@@ -18,6 +18,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from keymanager.models import Outcome, Provider
 from keymanager.services.headers import RateLimitHeaders, parse_rate_limit_headers
+from keymanager.services.redaction import clean_code, redact
 
 _clients: dict[tuple[str, int, str, str], Any] = {}
 _clients_lock = threading.Lock()
@@ -58,6 +59,8 @@ class CallResult:
 
 @dataclass(eq=False)
 class ProviderFailure(Exception):
+    """A failed attempt. `code` and `message` come from the provider, already redacted."""
+
     outcome: str
     status: int | None
     code: str
@@ -92,7 +95,7 @@ def call(
     try:
         raw = client.chat.completions.with_raw_response.create(timeout=timeout, **kwargs)
     except (groq.APIStatusError, openai.APIStatusError) as exc:
-        raise classify_status(exc, _ms(started)) from None
+        raise classify_status(exc, _ms(started), secrets=(secret,)) from None
     except (groq.APITimeoutError, openai.APITimeoutError):
         raise ProviderFailure(Outcome.TIMEOUT, None, "timeout", "Request timed out", RateLimitHeaders(), _ms(started)) from None
     except (groq.APIConnectionError, openai.APIConnectionError) as exc:
@@ -135,9 +138,13 @@ def _error_fields(exc: Exception) -> tuple[str, str, str]:
     return message[:500], str(body.get("type") or ""), str(body.get("code") or "")
 
 
-def classify_status(exc: Exception, latency_ms: int) -> ProviderFailure:
+@sensitive_variables("secrets")
+def classify_status(exc: Exception, latency_ms: int, secrets: tuple[str, ...] = ()) -> ProviderFailure:
     status = exc.status_code
     message, type_, code = _error_fields(exc)
+    # Everything the provider wrote is stored and shown: a provider that echoes the key
+    # must not put it in the usage log, the admin or the logs.
+    message, type_, code = redact(message, secrets), clean_code(type_, secrets), clean_code(code, secrets)
     headers = parse_rate_limit_headers(exc.response.headers if exc.response is not None else None)
     if status == 429:
         outcome = Outcome.RATE_LIMITED

@@ -1,53 +1,154 @@
-"""Choosing a key: a short transaction that looks, locks, checks, stamps and commits.
+"""Choosing a key: one read, a decision, one compare-and-swap; then the HTTP call.
 
-On PostgreSQL the lock is `SELECT ... FOR UPDATE SKIP LOCKED` on the budget row of the
-chosen (organization, model), so concurrent workers each take a different organization
-instead of queueing; on SQLite the IMMEDIATE transaction (settings) serializes writers. The
-usage-log row written here is the reservation; the HTTP call happens after commit.
+1. One query reads every enabled key of the provider with its cooldowns (the one rule in
+   `CooldownQuerySet.holding`) and its organization's budget row for the model.
+2. Each organization's ledger says when the call fits: now, or at the earliest free slot
+   (services/ledger.py). Smart: of those that fit now, the most headroom, ties to the least
+   recently used key; quest-based: quest N's key first. When none fits now, the earliest
+   slot within the call's wait is reserved: first come, first served, across threads,
+   processes and hosts, because every reservation is written to the one shared row.
+3. The chosen row is written back only if its `version` is unchanged (compare-and-swap
+   under the row's lock, habit 2 of STYLE.md): two workers can never both take the last
+   slot. A worker that loses reads again; after a few losses it waits for the row's lock
+   (`SELECT ... FOR UPDATE`, an IMMEDIATE transaction on SQLite) so it always gets on.
+
+No transaction or lock is held across the HTTP call, and the usage log is never read.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import random
+import time
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from django.db import connection, transaction
-from django.utils import timezone
+from django.db import transaction
+from django.db.models import F, OuterRef, Subquery
+from django.db.models.functions import Substr
 
-from keymanager.models import Budget, Cooldown, Key, UsageLog
-from keymanager.services.budgets import (
-    Verdict,
-    WindowUsage,
-    ensure_budget_rows,
-    judge,
-    limits_for,
-    window_usage,
-)
+from keymanager.models import Budget, Cooldown, Key
+from keymanager.services.budgets import budget_rows_ensure
+from keymanager.services.ledger import Fit, Ledger, apply_inbox, fit, headroom, probe_raise
+from keymanager.services.limits import guesses
+
+logger = logging.getLogger("keymanager")
+
+OPTIMISTIC_TRIES = 3
+# How long a call admitted past an unconfirmed limit keeps others from probing too.
+PROBE_HOLD = 30.0
+# Key.last_used_at is for people (admin, status); refreshing it at most this often keeps
+# a write off the hot path. Selection's own least-recently-used order lives in the ledger.
+STAMP_EVERY = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
 class Lease:
-    """A chosen key and the usage-log row that holds its reservation."""
+    """A chosen key and the admission it holds in its organization's budget."""
 
     key_id: int
+    key_name: str
     provider: str
     organization: str
     model: str
     secret_encrypted: str
-    log_id: int
+    budget_id: int
     request_id: uuid.UUID
     attempt: int
     reserved_tokens: int
+    send_at: float  # epoch seconds: the admitted slot (now, or a reservation in the future)
+    mslot: int
+    dslot: int
+    probe: bool = False
+    purpose: str = ""
+    quest: int | None = None
+    key_errors: int = 0  # the key's error count and cooldown streak: a success resets them
+    stamp_key: bool = False
+
+    @property
+    def admitted_at(self) -> datetime:
+        return datetime.fromtimestamp(self.send_at, UTC)
 
 
 @dataclass(frozen=True)
 class NoKey:
-    """No key can serve now. `retry_after` is seconds until one may (None: never, for this call)."""
+    """No key can take the call within its wait. `retry_after`: seconds until one could
+    (None: no key at all for it); `rejected`: the request exceeds every budget's hard limit."""
 
     retry_after: float | None
+    rejected: bool = False
+
+
+@dataclass
+class _Org:
+    name: str
+    budget_id: int
+    version: int
+    inbox_len: int
+    ledger: Ledger
+    keys: list[dict]
+    org_cooling: float
+    fit: Fit | None = None
+    key: dict | None = None
+
+
+def _epoch(value: datetime | None) -> float:
+    return value.timestamp() if value is not None else 0.0
+
+
+def read_pool(provider: str, model: str) -> list[dict]:
+    """Every enabled key of `provider` with its cooldown ends for `model` and its
+    organization's budget row: one query, whatever the history."""
+    holding = Cooldown.objects.holding(model)
+    latest = ("-ends_at",)
+    key_cooling = holding.filter(key_id=OuterRef("pk")).order_by(*latest).values("ends_at")[:1]
+    org_cooling = (
+        holding.filter(key__isnull=True, provider=OuterRef("provider"), organization=OuterRef("organization"))
+        .order_by(*latest)
+        .values("ends_at")[:1]
+    )
+    budget = Budget.objects.filter(provider=OuterRef("provider"), organization=OuterRef("organization"), model=model)
+    return list(
+        Key.objects.filter(provider=provider, enabled=True)
+        .annotate(
+            key_cooling=Subquery(key_cooling),
+            org_cooling=Subquery(org_cooling),
+            budget_id=Subquery(budget.values("pk")),
+            budget_version=Subquery(budget.values("version")),
+            budget_state=Subquery(budget.values("state")),
+            budget_inbox=Subquery(budget.values("inbox")),
+        )
+        .values(
+            "pk", "name", "organization", "order", "secret_encrypted", "consecutive_errors", "cooldown_streak",
+            "last_used_at",
+            "key_cooling", "org_cooling", "budget_id", "budget_version", "budget_state", "budget_inbox",
+        )
+        .order_by("order", "pk")
+    )
+
+
+def _organizations(rows: list[dict], now: float) -> dict[str, _Org]:
+    orgs: dict[str, _Org] = {}
+    for row in rows:
+        org = orgs.get(row["organization"])
+        if org is None:
+            ledger = Ledger.loads(row["budget_state"])
+            inbox = row["budget_inbox"] or ""
+            apply_inbox(ledger, inbox)
+            ledger.prune(now)
+            org = orgs[row["organization"]] = _Org(
+                name=row["organization"],
+                budget_id=row["budget_id"],
+                version=row["budget_version"],
+                inbox_len=len(inbox),
+                ledger=ledger,
+                keys=[],
+                org_cooling=_epoch(row["org_cooling"]),
+            )
+        org.keys.append(row)
+    return orgs
 
 
 def acquire(
@@ -56,180 +157,180 @@ def acquire(
     model: str,
     tokens: int,
     strategy: str,
-    quest: int | None = None,
-    exclude: frozenset[int] = frozenset(),
     request_id: uuid.UUID,
     attempt: int,
+    max_wait: float,
+    quest: int | None = None,
+    avoid: frozenset[int] = frozenset(),
+    only_key: int | None = None,
     purpose: str = "",
 ) -> Lease | NoKey:
-    with transaction.atomic():
-        now = timezone.now()
-        keys = list(
-            Key.objects.filter(provider=provider, enabled=True).values(
-                "id", "organization", "order", "last_used_at", "secret_encrypted"
-            )
-        )
-        usable = [k for k in keys if k["id"] not in exclude]
-        if not usable:
+    """Admit the call in the best organization now, or reserve its earliest slot within
+    `max_wait` seconds; NoKey when neither is possible."""
+    shipped = guesses(provider, model)
+    lost: set[str] = set()
+    for tries in range(1, 64):
+        rows = read_pool(provider, model)
+        missing = sorted({r["organization"] for r in rows if r["budget_id"] is None})
+        if missing:
+            budget_rows_ensure(provider, missing, model)
+            rows = read_pool(provider, model)
+        rows = [r for r in rows if r["pk"] not in avoid and (only_key is None or r["pk"] == only_key)]
+        if not rows:
             return NoKey(retry_after=None)
-        orgs = sorted({k["organization"] for k in usable})
-        ensure_budget_rows(provider, orgs, model)  # the rows to lock must exist (cached per process)
-        budgets = {b.organization: b for b in Budget.objects.filter(provider=provider, model=model, organization__in=orgs)}
-        cooling = _cooldown_ends(provider, model, usable, orgs, now)
-        verdicts = _judge_organizations(provider, model, orgs, budgets, tokens, now)
+        now = time.time()
+        orgs = _organizations(rows, now)
+        for org in orgs.values():
+            soonest_key = min(max(now, _epoch(k["key_cooling"])) for k in org.keys)
+            not_before = max(now, org.org_cooling, soonest_key)
+            org.fit = fit(org.ledger, shipped, now=now, not_before=not_before, tokens=tokens, until=now + max_wait)
+        choice = _choose(list(orgs.values()), rows, strategy, quest, now, lost)
+        if choice is None:
+            return _no_key(orgs.values(), now)
+        lease = _claim(choice, provider=provider, model=model, tokens=tokens, shipped=shipped, now=now,
+                       locked=tries > OPTIMISTIC_TRIES, request_id=request_id, attempt=attempt,
+                       max_wait=max_wait, purpose=purpose, quest=quest)
+        if lease is not None:
+            return lease
+        lost.add(choice.name)
+    return NoKey(retry_after=0.05)
 
-        candidates, waits = [], []
-        for key in usable:
-            verdict = verdicts[key["organization"]]
-            ends = [cooling.get(("key", key["id"])), cooling.get(("org", key["organization"]))]
-            until = max((e for e in ends if e is not None), default=None)
-            if until is not None:
-                waits.append((until - now).total_seconds())
-            elif not verdict.admits:
-                waits.append(verdict.wait)
-            else:
-                candidates.append((key, verdict))
-        if not candidates:
-            finite = [w for w in waits if math.isfinite(w)]
-            return NoKey(retry_after=max(0.01, min(finite)) if finite else None)
 
-        key = _lock_best(candidates, keys, strategy, quest, provider=provider, model=model, tokens=tokens, now=now)
-        if key is None:
-            # Every organization that could serve is being chosen from by another worker.
-            return NoKey(retry_after=0.01)
-        # Conditional stamp: a disable committed since the first look wins, and from here
-        # on this row lock makes a concurrent disable wait until this choice is committed.
-        if not Key.objects.filter(pk=key["id"], enabled=True).update(last_used_at=now):
-            return NoKey(retry_after=0.01)
-        log = UsageLog.objects.create(
-            request_id=request_id,
-            key_id=key["id"],
-            provider=provider,
-            organization=key["organization"],
-            model=model,
-            purpose=purpose[:50],
-            quest=quest,
-            budget_tokens=tokens,
-            attempt=attempt,
-            created_at=now,
-        )
+def _no_key(orgs, now: float) -> NoKey:
+    fits = [o.fit for o in orgs if o.fit is not None]
+    if fits and all(f.at is None for f in fits):
+        return NoKey(retry_after=None, rejected=True)
+    later = [f.at - now for f in fits if f.at is not None]
+    return NoKey(retry_after=max(0.0, min(later)) if later else None)
+
+
+def _usable_keys(org: _Org, at: float) -> list[dict]:
+    return [k for k in org.keys if _epoch(k["key_cooling"]) <= at]
+
+
+def _lru(org: _Org, key: dict) -> float:
+    return org.ledger.lru.get(key["pk"], -math.inf)
+
+
+def _choose(orgs: list[_Org], rows: list[dict], strategy: str, quest: int | None, now: float,
+            lost: set[str]) -> _Org | None:
+    """The organization (and its key) to admit the call in, or None."""
+    within = [o for o in orgs if o.fit is not None and o.fit.at is not None and o.fit.within]
+    if not within:
+        return None
+    for org in within:
+        org.key = min(_usable_keys(org, org.fit.at), key=lambda k, o=org: (_lru(o, k), k["order"], k["pk"]))
+    ready = [o for o in within if o.fit.at <= now]
+    if ready:
+        if strategy == "quest" and quest is not None:
+            wanted = rows_in_order(rows)[(quest - 1) % len(rows)]
+            for org in ready:
+                if any(k["pk"] == wanted["pk"] for k in _usable_keys(org, now)):
+                    org.key = wanted
+                    return org
+        fresh = [o for o in ready if o.name not in lost] or ready
+        if lost:
+            # Lost a race for the best one: another worker took it; spread out instead of
+            # queueing behind each other on the same row.
+            return random.choice(fresh)
+        return min(fresh, key=lambda o: (-round(o.fit.headroom, 3), _lru(o, o.key), o.key["order"]))
+    # Nothing fits now: the earliest slot, first come first served.
+    return min(within, key=lambda o: (o.fit.at, _lru(o, o.key)))
+
+
+def rows_in_order(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: (r["order"], r["pk"]))
+
+
+def _claim(org: _Org, *, provider: str, model: str, tokens: int, shipped: dict, now: float, locked: bool,
+           request_id: uuid.UUID, attempt: int, max_wait: float, purpose: str, quest: int | None) -> Lease | None:
+    """Write the admission to the organization's row; None if another worker changed it first."""
+    if locked:
+        return _claim_locked(org, provider=provider, model=model, tokens=tokens, shipped=shipped,
+                             request_id=request_id, attempt=attempt, max_wait=max_wait, purpose=purpose, quest=quest)
+    ledger, fit_, key = org.ledger, org.fit, org.key
+    at = max(fit_.at, now)
+    if fit_.probe:
+        probe_raise(ledger, shipped, now, tokens)
+        ledger.probe_until = now + PROBE_HOLD
+    mslot, dslot = ledger.admit(at, tokens)
+    ledger.lru[key["pk"]] = at
+    changes = {"state": ledger.dumps(), "version": org.version + 1}
+    if org.inbox_len:
+        # Keep events appended since the read: only the prefix folded here is consumed.
+        changes["inbox"] = Substr(F("inbox"), org.inbox_len + 1)
+    if not Budget.objects.filter(pk=org.budget_id, version=org.version).update(**changes):
+        return None
+    return _lease(org, key, provider=provider, model=model, tokens=tokens, at=at, mslot=mslot, dslot=dslot,
+                  probe=fit_.probe, request_id=request_id, attempt=attempt, purpose=purpose, quest=quest)
+
+
+def _claim_locked(org: _Org, *, provider: str, model: str, tokens: int, shipped: dict, request_id: uuid.UUID,
+                  attempt: int, max_wait: float, purpose: str, quest: int | None) -> Lease | None:
+    """The same decision for one organization, under its row lock: always gets an answer."""
+    with transaction.atomic():
+        row = Budget.objects.select_for_update().filter(pk=org.budget_id).first()
+        if row is None:
+            return None
+        ledger = Ledger.loads(row.state)
+        apply_inbox(ledger, row.inbox)
+        now = time.time()
+        ledger.prune(now)
+        soonest_key = min(max(now, _epoch(k["key_cooling"])) for k in org.keys)
+        not_before = max(now, org.org_cooling, soonest_key)
+        fit_ = fit(ledger, shipped, now=now, not_before=not_before, tokens=tokens, until=now + max_wait)
+        if fit_.at is None or not fit_.within:
+            return None
+        at = max(fit_.at, now)
+        if fit_.probe:
+            probe_raise(ledger, shipped, now, tokens)
+            ledger.probe_until = now + PROBE_HOLD
+        usable = [k for k in org.keys if _epoch(k["key_cooling"]) <= at] or org.keys
+        key = min(usable, key=lambda k: (ledger.lru.get(k["pk"], -math.inf), k["order"], k["pk"]))
+        mslot, dslot = ledger.admit(at, tokens)
+        ledger.lru[key["pk"]] = at
+        Budget.objects.filter(pk=row.pk).update(state=ledger.dumps(), inbox="", version=row.version + 1)
+    return _lease(org, key, provider=provider, model=model, tokens=tokens, at=at, mslot=mslot, dslot=dslot,
+                  probe=fit_.probe, request_id=request_id, attempt=attempt, purpose=purpose, quest=quest)
+
+
+def _lease(org: _Org, key: dict, *, provider: str, model: str, tokens: int, at: float, mslot: int, dslot: int,
+           probe: bool, request_id: uuid.UUID, attempt: int, purpose: str, quest: int | None) -> Lease:
+    last_used = key["last_used_at"]
     return Lease(
-        key_id=key["id"],
+        key_id=key["pk"],
+        key_name=key["name"],
         provider=provider,
-        organization=key["organization"],
+        organization=org.name,
         model=model,
         secret_encrypted=key["secret_encrypted"],
-        log_id=log.pk,
+        budget_id=org.budget_id,
         request_id=request_id,
         attempt=attempt,
         reserved_tokens=tokens,
+        send_at=at,
+        mslot=mslot,
+        dslot=dslot,
+        probe=probe,
+        purpose=purpose[:50],
+        quest=quest,
+        key_errors=key["consecutive_errors"] + key["cooldown_streak"],
+        stamp_key=last_used is None or last_used.timestamp() < at - STAMP_EVERY.total_seconds(),
     )
-
-
-def _lock_best(
-    candidates: list[tuple[dict, Verdict]],
-    all_keys: list[dict],
-    strategy: str,
-    quest: int | None,
-    *,
-    provider: str,
-    model: str,
-    tokens: int,
-    now: datetime,
-) -> dict | None:
-    """Lock the budget row of the best candidate's organization and return that key.
-
-    On PostgreSQL an organization whose row another worker holds is skipped (SKIP LOCKED),
-    so workers spread over organizations instead of queueing, and the organization is judged
-    again once locked: the first look was taken without the lock. SQLite's IMMEDIATE
-    transaction has already serialized this whole function, so the first look stands.
-    """
-    ranked = _rank(candidates, all_keys, strategy, quest)
-    if not connection.features.has_select_for_update_skip_locked:
-        return ranked[0]
-    tried: set[str] = set()
-    for key in ranked:
-        org = key["organization"]
-        if org in tried:
-            continue
-        tried.add(org)
-        budget = (
-            Budget.objects.select_for_update(skip_locked=True)
-            .filter(provider=provider, organization=org, model=model)
-            .first()
-        )
-        if budget is None:
-            continue
-        if _judge_organizations(provider, model, [org], {org: budget}, tokens, now)[org].admits:
-            return key
-    return None
-
-
-def _cooldown_ends(provider: str, model: str, keys: list[dict], orgs: list[str], now: datetime) -> dict:
-    """Latest active cooldown end per key and per organization for this model."""
-    key_ids = {k["id"] for k in keys}
-    ends: dict[tuple[str, object], datetime] = {}
-    # Active cooldowns are few at any time: fetch them all for this model, sort in Python.
-    rows = Cooldown.objects.filter(ends_at__gt=now, model__in=("", model)).values_list(
-        "key_id", "provider", "organization", "ends_at"
-    )
-    for key_id, row_provider, org, ends_at in rows:
-        if key_id in key_ids:
-            target = ("key", key_id)
-        elif key_id is None and row_provider == provider and org in orgs:
-            target = ("org", org)
-        else:
-            continue
-        if target not in ends or ends[target] < ends_at:
-            ends[target] = ends_at
-    return ends
-
-
-def _judge_organizations(
-    provider: str, model: str, orgs: list[str], budgets: dict[str, Budget], tokens: int, now: datetime
-) -> dict[str, Verdict]:
-    limits = limits_for(provider, orgs, model)
-    reported = {org: b.observed_at for org, b in budgets.items() if b.observed_at}
-    if all(lim.unlimited for lim in limits.values()) and not reported:
-        usage: dict = defaultdict(WindowUsage)  # nothing to count against (e.g. OpenAI without limits)
-    else:
-        daily = any(lim.has_daily for lim in limits.values())
-        usage = window_usage(provider, orgs, model, now, daily=daily, reported=reported)
-    return {org: judge(limits[org], usage[org], budgets.get(org), tokens, now) for org in orgs}
-
-
-def _rank(candidates: list[tuple[dict, Verdict]], all_keys: list[dict], strategy: str, quest: int | None) -> list[dict]:
-    """Candidates best first. Smart: most headroom, then least recently used (never used
-    first). Quest-based: quest N's key first when it can serve, then as smart."""
-
-    def smart(item: tuple[dict, Verdict]) -> tuple[float, float]:
-        key, verdict = item
-        used = key["last_used_at"]
-        return (-round(verdict.headroom, 3), used.timestamp() if used else -math.inf)
-
-    ranked = [key for key, _ in sorted(candidates, key=smart)]
-    if strategy == "quest" and quest is not None and all_keys:
-        ordered = sorted(all_keys, key=lambda k: (k["order"], k["id"]))
-        wanted = ordered[(quest - 1) % len(ordered)]["id"]
-        ranked.sort(key=lambda k: k["id"] != wanted)  # stable: the rest keep their order
-    return ranked
 
 
 def pool_headroom(*, provider: str, model: str) -> float:
     """The largest share (0..1) of its limits that any usable organization has left for
-    `model`, judged exactly as selection judges it. Background work (prefetch) asks this to
-    leave the quota to interactive calls."""
-    now = timezone.now()
-    keys = list(Key.objects.filter(provider=provider, enabled=True).values("id", "organization"))
-    if not keys:
+    `model` now, judged by the same ledgers and cooldown rule as selection. Background work
+    (prefetch) asks this to leave the quota to interactive calls. Read-only."""
+    rows = read_pool(provider, model)
+    if not rows:
         return 0.0
-    orgs = sorted({k["organization"] for k in keys})
-    cooling = _cooldown_ends(provider, model, keys, orgs, now)
-    usable = {
-        k["organization"] for k in keys if ("key", k["id"]) not in cooling and ("org", k["organization"]) not in cooling
-    }
-    if not usable:
-        return 0.0
-    budgets = {b.organization: b for b in Budget.objects.filter(provider=provider, model=model, organization__in=usable)}
-    verdicts = _judge_organizations(provider, model, sorted(usable), budgets, 0, now)
-    return max(v.headroom for v in verdicts.values())
+    now = time.time()
+    shipped = guesses(provider, model)
+    best = 0.0
+    for org in _organizations(rows, now).values():
+        if org.org_cooling > now or all(_epoch(k["key_cooling"]) > now for k in org.keys):
+            continue
+        best = max(best, headroom(org.ledger, org.ledger.limits(shipped), now))
+    return best

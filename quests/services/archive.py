@@ -12,54 +12,66 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from quests.models import Tier
+from quests.services.content import shuffled_questions  # noqa: F401  (kept importable from here)
 from quests.services.schema import RunContent, validate_content
 
 LIBRARY_DIR = Path(__file__).resolve().parent.parent / "fallback"
+# Runs the library must hold for every quest, per tier (checked by `manage.py quests archive-check`).
+MIN_RUNS = {Tier.CADET: 10, Tier.OFFICER: 2, Tier.COMMANDER: 2}
 
 
 @dataclass(frozen=True)
 class ArchiveEntry:
     ref: str
     quest_number: int
+    tier: str
     content: RunContent
 
 
 @cache
 def library() -> dict[int, tuple[ArchiveEntry, ...]]:
-    """Every archive entry by quest number, validated against the same schema as LLM output."""
+    """Every archive entry by quest number (all tiers), validated like LLM output."""
     entries: dict[int, list[ArchiveEntry]] = {}
+    refs: set[str] = set()
     for path in sorted(LIBRARY_DIR.glob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
         number = int(data["quest"])
         for raw in data["runs"]:
             content = validate_content(raw)
-            entries.setdefault(number, []).append(ArchiveEntry(ref=raw["ref"], quest_number=number, content=content))
+            tier = Tier(raw.get("tier", Tier.CADET))
+            if raw["ref"] in refs:
+                raise ValueError(f"{path.name}: archive ref {raw['ref']} is used twice")
+            refs.add(raw["ref"])
+            entries.setdefault(number, []).append(
+                ArchiveEntry(ref=raw["ref"], quest_number=number, tier=tier, content=content)
+            )
     return {number: tuple(items) for number, items in entries.items()}
 
 
-def archive_pick(*, quest_number: int, seen_refs: set[str], rng: random.Random | None = None) -> ArchiveEntry:
-    """An entry of this quest the player has not seen yet; when all are seen, any entry."""
+def archive_entries(*, quest_number: int, tier: str = Tier.CADET) -> list[ArchiveEntry]:
+    return [e for e in library().get(quest_number, ()) if e.tier == tier]
+
+
+def archive_pick(
+    *, quest_number: int, seen_refs: set[str], tier: str = Tier.CADET, rng: random.Random | None = None
+) -> ArchiveEntry:
+    """An entry of this quest and tier the player has not seen yet; when all are seen, any entry."""
     rng = rng or random.Random()
-    entries = library().get(quest_number)
+    entries = archive_entries(quest_number=quest_number, tier=tier)
     if not entries:
-        raise LookupError(f"The archive has no runs for quest {quest_number}.")
+        raise LookupError(f"The archive has no {tier} runs for quest {quest_number}.")
     fresh = [e for e in entries if e.ref not in seen_refs]
-    return rng.choice(fresh or list(entries))
+    return rng.choice(fresh or entries)
 
 
-def shuffled_questions(content: RunContent, *, rng: random.Random | None = None) -> list[dict]:
-    """The questions with options in a new order, so a replayed archive run is not a memory test."""
-    rng = rng or random.Random()
-    questions = []
-    for q in content.questions:
-        order = list(range(len(q["options"])))
-        rng.shuffle(order)
-        questions.append(
-            {
-                "prompt": q["prompt"],
-                "options": [q["options"][i] for i in order],
-                "answer": order.index(q["answer"]),
-                "explanation": q["explanation"],
-            }
-        )
-    return questions
+def archive_shortfall() -> dict[tuple[int, str], int]:
+    """(quest number, tier) -> runs held, for every pair below MIN_RUNS."""
+    short = {}
+    for number in range(1, 6):
+        for tier, wanted in MIN_RUNS.items():
+            held = len(archive_entries(quest_number=number, tier=tier))
+            if held < wanted:
+                short[(number, str(tier))] = held
+    return short
+

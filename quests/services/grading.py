@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from quests.models import Player, QuestRun, RunStatus
 from quests.services.scoring import rank_for, run_xp, streak_after
+from quests.services.xp import xp_credit
 
 
 class GradingError(Exception):
@@ -41,7 +42,7 @@ class InvalidAnswers(GradingError):
 class Graded:
     run: QuestRun
     correct: int
-    xp: int
+    xp: int  # what counted; run.xp_earned is what the score earned
     rank_before: str
     rank_after: str
 
@@ -77,9 +78,16 @@ def run_grade(*, run_id: int, player: Player, answers: list[int]) -> Graded:
         # update below lets exactly one of them through.
         locked = Player.objects.select_for_update().get(pk=player.pk)
         streak = streak_after(last_played_on=locked.last_played_on, streak_days=locked.streak_days, today=today)
-        xp = run_xp(correct=correct, total=len(run.questions), streak_days=streak)
+        earned = run_xp(correct=correct, total=len(run.questions), streak_days=streak, tier=run.tier)
+        xp, note = xp_credit(player_id=player.pk, run=run, earned=earned, at=now)
         done = QuestRun.objects.filter(pk=run.pk, player=player, status=RunStatus.READY).update(
-            status=RunStatus.ANSWERED, answers=answers, correct_count=correct, xp_awarded=xp, answered_at=now
+            status=RunStatus.ANSWERED,
+            answers=answers,
+            correct_count=correct,
+            xp_earned=earned,
+            xp_awarded=xp,
+            xp_note=note,
+            answered_at=now,
         )
         if not done:
             raise RunAlreadyAnswered("You have already answered this mission; its result is in your log.")

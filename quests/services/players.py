@@ -2,40 +2,62 @@
 
 from __future__ import annotations
 
-import random
-import re
-
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.db.models.functions import Greatest
 
-from quests.models import Player, QuestRun
+from quests.models import Player, QuestRun, RunStatus
+from quests.services.callsigns import InvalidCallsign, callsign_clean, callsign_generate, callsign_key
+from quests.services.xp import xp_credit
 
 SESSION_KEY = "quests_player_id"
-CALLSIGN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{1,22}[A-Za-z0-9]$")
-
-_ADJECTIVES = ["Nova", "Comet", "Orbit", "Quasar", "Pulsar", "Nebula", "Zenith", "Aurora", "Photon", "Vega"]
-_NOUNS = ["Falcon", "Voyager", "Pioneer", "Kestrel", "Raven", "Drifter", "Ranger", "Skipper", "Lynx", "Otter"]
+TAKEN = "That callsign is taken, or looks too much like one that is. Please choose another."
 
 
-class InvalidCallsign(ValueError):
+class CallsignTaken(InvalidCallsign):
     pass
 
 
-def callsign_generate(*, rng: random.Random | None = None) -> str:
-    rng = rng or random.SystemRandom()
-    return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{rng.randint(10, 99)}"
+def callsign_check(*, callsign: str, player: Player | None = None) -> str:
+    """The cleaned callsign when `player` may take it; InvalidCallsign or CallsignTaken if not.
+
+    Taken means: another player's callsign, or a staff account's username, has the same key
+    (case and look-alike characters aside). The unique column catches what a race lets through.
+    """
+    cleaned = callsign_clean(callsign)
+    key = callsign_key(cleaned)
+    others = Player.objects.filter(callsign_key=key)
+    if player is not None and player.pk:
+        others = others.exclude(pk=player.pk)
+    if others.exists() or key in _staff_keys(exclude_user_id=player.user_id if player else None):
+        raise CallsignTaken(TAKEN)
+    return cleaned
 
 
-def callsign_clean(value: str) -> str:
-    value = " ".join((value or "").split())
-    if not CALLSIGN_RE.match(value):
-        raise InvalidCallsign(
-            "A callsign has 3 to 24 characters: letters, digits, spaces, dots, dashes or underscores, "
-            "starting and ending with a letter or digit."
-        )
-    return value
+def _staff_keys(*, exclude_user_id: int | None) -> set[str]:
+    # Staff usernames are reserved even before their owners ever play; there are few of them.
+    staff = get_user_model().objects.filter(Q(is_staff=True) | Q(is_superuser=True))
+    if exclude_user_id is not None:
+        staff = staff.exclude(pk=exclude_user_id)
+    return {callsign_key(name) for name in staff.values_list(get_user_model().USERNAME_FIELD, flat=True)}
+
+
+def _create_player(*, preferred: str | None = None, **fields) -> Player:
+    """A new player under `preferred` when it is free, else under a fresh generated callsign."""
+    names = ([preferred] if preferred else []) + [callsign_generate() for _ in range(8)]
+    for name in names:
+        try:
+            name = callsign_check(callsign=name)
+        except InvalidCallsign:
+            continue
+        try:
+            with transaction.atomic():
+                return Player.objects.create(callsign=name, **fields)
+        except IntegrityError:
+            continue  # taken by a concurrent request since the check: try the next name
+    raise RuntimeError("Could not find a free callsign.")
 
 
 def player_current(request) -> Player | None:
@@ -53,25 +75,57 @@ def player_current_or_create(request) -> Player:
     """The player of this request; a new guest with a fresh callsign if there is none yet."""
     player = player_current(request)
     if player is None:
-        player = Player.objects.create(callsign=callsign_generate())
+        player = _create_player()
         request.session[SESSION_KEY] = player.pk
     return player
 
 
 def player_for_user(*, user: AbstractBaseUser) -> Player:
-    player, _ = Player.objects.get_or_create(user=user, defaults={"callsign": user.get_username()[:24]})
-    return player
+    """The user's player; a new one named after the username when that callsign is free."""
+    player = Player.objects.filter(user=user).first()
+    if player is not None:
+        return player
+    try:
+        return _create_player(preferred=user.get_username(), user=user)
+    except IntegrityError:  # created by a concurrent request of the same user
+        return Player.objects.get(user=user)
 
 
 def player_rename(*, player: Player, callsign: str) -> Player:
-    player.callsign = callsign_clean(callsign)
-    Player.objects.filter(pk=player.pk).update(callsign=player.callsign)
+    """Give the player a new callsign; InvalidCallsign (or CallsignTaken) when it cannot be had."""
+    cleaned = callsign_check(callsign=callsign, player=player)
+    try:
+        with transaction.atomic():
+            Player.objects.filter(pk=player.pk).update(callsign=cleaned, callsign_key=callsign_key(cleaned))
+    except IntegrityError:
+        raise CallsignTaken(TAKEN) from None
+    player.callsign, player.callsign_key = cleaned, callsign_key(cleaned)
     return player
+
+
+def player_sign_up(*, user: AbstractBaseUser, guest_id: int | None) -> Player:
+    """Save a new account and its pilot in one transaction; the username becomes the callsign.
+
+    Two sign-ups racing for look-alike names both pass the form's check; the unique key lets
+    one through and the other raises CallsignTaken with nothing saved.
+    """
+    try:
+        with transaction.atomic():
+            user.save()
+            player = player_claim_guest(user=user, guest_id=guest_id)
+            return player_rename(player=player, callsign=user.get_username())
+    except IntegrityError:  # the username itself, taken by a concurrent sign-up
+        raise CallsignTaken(TAKEN) from None
 
 
 def player_claim_guest(*, user: AbstractBaseUser, guest_id: int | None) -> Player:
     """Give a user the guest's progress: the guest becomes the user's player, or, when the
-    user already has one, the guest's runs and totals move over and the guest is removed."""
+    user already has one, the guest's runs move over and the guest is removed.
+
+    Moved runs are credited again under the account's fair-play rules (services.xp), oldest
+    first: a mission both had played, or a quest's daily cap already reached on the account,
+    earns nothing twice. So many guest sessions merged into one account pay no more than one.
+    """
     with transaction.atomic():
         guest = (
             Player.objects.select_for_update().filter(pk=guest_id, user__isnull=True).first() if guest_id else None
@@ -83,10 +137,24 @@ def player_claim_guest(*, user: AbstractBaseUser, guest_id: int | None) -> Playe
             Player.objects.filter(pk=guest.pk).update(user=user)
             guest.user = user
             return guest
-        QuestRun.objects.filter(player=guest).update(player=existing)
+        # One daily run per player and day: the guest's copy of a daily the account played
+        # stays in the log as an ordinary run (it earns nothing again: same content).
+        account_dailies = QuestRun.objects.filter(player=existing, daily__isnull=False).values("daily")
+        QuestRun.objects.filter(player=guest, daily__in=account_dailies).update(daily=None)
+        moved = list(
+            QuestRun.objects.filter(player=guest, status=RunStatus.ANSWERED).order_by("answered_at", "pk")
+        )
+        QuestRun.objects.filter(player=guest).update(player=existing, xp_awarded=0)
+        xp = 0
+        for run in moved:
+            credit, note = xp_credit(player_id=existing.pk, run=run, earned=run.xp_awarded, at=run.answered_at)
+            QuestRun.objects.filter(pk=run.pk).update(
+                xp_awarded=credit, xp_note=note if run.xp_awarded else run.xp_note
+            )
+            xp += credit
         newer = guest.last_played_on and (not existing.last_played_on or guest.last_played_on > existing.last_played_on)
         Player.objects.filter(pk=existing.pk).update(
-            xp=F("xp") + guest.xp,
+            xp=F("xp") + xp,
             runs_completed=F("runs_completed") + guest.runs_completed,
             perfect_runs=F("perfect_runs") + guest.perfect_runs,
             correct_answers=F("correct_answers") + guest.correct_answers,

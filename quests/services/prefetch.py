@@ -1,5 +1,8 @@
 """Ahead-of-time generation: keep a few fresh runs per quest so players rarely wait.
 
+The buffer holds cadet missions, the tier every player can fly and the one most played;
+officer and commander missions are written on launch (or come from the archive).
+
 Prefetch yields to players: it runs only while the pool has clear headroom for the quest's
 model, makes at most `refills_per_run` runs per task, and stops at the first sign of
 pressure (an exhausted pool or invalid output) instead of waiting.
@@ -17,8 +20,9 @@ from django.utils import timezone
 
 from keymanager.services import default_model
 from quests.conf import game_settings
-from quests.models import Quest, QuestRun, RunSource, RunStatus
-from quests.services.generation import generate_content
+from quests.models import Quest, QuestRun, RunSource, RunStatus, Tier
+from quests.services.content import content_fields
+from quests.services.generation import generate_content, tier_config
 from quests.services.headroom import pool_headroom
 
 logger = logging.getLogger("quests")
@@ -35,10 +39,10 @@ class RefillReport:
 
 
 def buffer_levels() -> dict[int, int]:
-    """Buffered runs per quest number."""
+    """Buffered (cadet) runs per quest number."""
     levels = {q.number: 0 for q in Quest.objects.filter(enabled=True)}
     for number in QuestRun.objects.filter(
-        player__isnull=True, status=RunStatus.READY, source=RunSource.BUFFER
+        player__isnull=True, status=RunStatus.READY, source=RunSource.BUFFER, tier=Tier.CADET
     ).values_list("quest__number", flat=True):
         levels[number] = levels.get(number, 0) + 1
     return levels
@@ -60,7 +64,7 @@ def buffer_refill(*, quest_ids: list[int] | None = None, max_runs: int | None = 
     fallback_model = default_model()
     while wanted and report.total < cap:
         level, quest = wanted.pop(0)
-        headroom = pool_headroom(model=quest.model or fallback_model)
+        headroom = pool_headroom(model=tier_config(quest=quest, tier=Tier.CADET).model or fallback_model)
         # Strictly more than the reserved share must be free: players keep at least that much.
         if headroom <= conf.prefetch_min_headroom:
             report.stopped = f"pool headroom {headroom:.0%}, at or below the {conf.prefetch_min_headroom:.0%} kept for players"
@@ -71,11 +75,10 @@ def buffer_refill(*, quest_ids: list[int] | None = None, max_runs: int | None = 
             break
         QuestRun.objects.create(
             quest=quest,
+            tier=Tier.CADET,
             source=RunSource.BUFFER,
             status=RunStatus.READY,
-            title=generated.content.title,
-            briefing=generated.content.briefing,
-            questions=generated.content.questions,
+            **content_fields(generated.content),
             model=generated.model,
             request_id=generated.request_id,
             generation_note=generated.note,

@@ -5,8 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from quests.models import Tier
+
 XP_PER_CORRECT = 10
 PERFECT_BONUS = 20
+# Harder tiers pay more per answer: XP per correct answer and perfect bonus are multiplied.
+TIER_XP_FACTOR = {Tier.CADET: 1.0, Tier.OFFICER: 1.5, Tier.COMMANDER: 2.0}
+# The rank that unlocks each tier.
+TIER_UNLOCK_RANK = {Tier.CADET: "Cadet", Tier.OFFICER: "Lieutenant", Tier.COMMANDER: "Commander"}
 # A day's streak adds this much to a run's XP, up to STREAK_BONUS_CAP.
 STREAK_BONUS_PER_DAY = 2
 STREAK_BONUS_CAP = 10
@@ -74,12 +80,52 @@ def streak_after(*, last_played_on: date | None, streak_days: int, today: date) 
     return 1
 
 
-def run_xp(*, correct: int, total: int, streak_days: int) -> int:
-    """XP for one answered run: per correct answer, a perfect-run bonus, a small streak bonus."""
+def streak_current(*, last_played_on: date | None, streak_days: int, today: date) -> int:
+    """The streak as it stands today: kept while the player played today or yesterday."""
+    if last_played_on is None or last_played_on < today - timedelta(days=1):
+        return 0
+    return streak_days
+
+
+def run_xp(*, correct: int, total: int, streak_days: int, tier: str = Tier.CADET) -> int:
+    """XP for one answered run: per correct answer, a perfect-run bonus (both larger on harder
+    tiers), a small streak bonus."""
     if correct <= 0:
         return 0
     xp = correct * XP_PER_CORRECT
     if correct == total:
         xp += PERFECT_BONUS
+    xp = round(xp * TIER_XP_FACTOR[Tier(tier)])
     xp += min(STREAK_BONUS_CAP, STREAK_BONUS_PER_DAY * max(0, streak_days - 1))
     return xp
+
+
+@dataclass(frozen=True)
+class TierAccess:
+    tier: Tier
+    unlocked: bool
+    unlock_rank: str
+    unlock_xp: int
+    xp_factor: float
+
+
+def tier_unlock_xp(tier: str) -> int:
+    return next(floor for floor, name in RANKS if name == TIER_UNLOCK_RANK[Tier(tier)])
+
+
+def tiers_for(xp: int) -> list[TierAccess]:
+    """Every tier, in order, and whether a player with this much XP may fly it."""
+    return [
+        TierAccess(
+            tier=tier,
+            unlocked=xp >= tier_unlock_xp(tier),
+            unlock_rank=TIER_UNLOCK_RANK[tier],
+            unlock_xp=tier_unlock_xp(tier),
+            xp_factor=TIER_XP_FACTOR[tier],
+        )
+        for tier in Tier
+    ]
+
+
+def tier_unlocked(*, xp: int, tier: str) -> bool:
+    return xp >= tier_unlock_xp(tier)

@@ -33,7 +33,7 @@ def key_id(value: str) -> int:
 
 
 class Command(BaseCommand):
-    help = "Manage the key pool: list, add, import-env, enable, disable, test, status, rotate-encryption."
+    help = "Manage the key pool: list, add, import-env, set-org, enable, disable, test, status, rotate-encryption."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -49,7 +49,16 @@ class Command(BaseCommand):
         add.add_argument("--name", default="")
         add.add_argument("--organization", default="")
         add.add_argument("--order", type=int, default=None)
-        sub.add_parser("import-env", help="Add GROQ_API_KEY, GROQ_API_KEY2..n, OPENAI_API_KEY (idempotent).")
+        sub.add_parser(
+            "import-env",
+            help="Add GROQ_API_KEY, GROQ_API_KEY2..n, OPENAI_API_KEY (idempotent); GROQ_API_KEYn_ORG states a key's "
+            "organization.",
+        )
+        set_org = sub.add_parser(
+            "set-org", help="State a key's Groq organization (keys of one organization share its limits)."
+        )
+        set_org.add_argument("id", type=key_id)
+        set_org.add_argument("organization", help="The organization id, e.g. org_01abc... from the Groq console.")
         for name, text in (("enable", "Enable a key."), ("disable", "Disable a key."), ("test", "One minimal real call.")):
             action = sub.add_parser(name, help=text)
             action.add_argument("id", type=key_id)
@@ -74,6 +83,7 @@ class Command(BaseCommand):
                 "provider": s.key.provider,
                 "name": s.key.name,
                 "organization": s.key.organization,
+                "org_source": s.key.organization_source,
                 "key": s.key.masked,
                 "state": s.state,
                 "cooldown_until": s.cooldown_until.isoformat() if s.cooldown_until else "",
@@ -145,6 +155,16 @@ class Command(BaseCommand):
         for key in result.added:
             self.stdout.write(f"Added {key.name} ({key.masked}) as key {key.pk}.")
         self.stdout.write(self.style.SUCCESS(f"{len(result.added)} added, {result.skipped} already in the pool."))
+
+    def do_set_org(self, id: int, organization: str, **_):
+        if not organization.strip():
+            raise CommandError("The organization must not be empty.")
+        moved = key_services.key_set_organization(key_id=id, organization=organization)
+        key = Key.objects.get(pk=id)
+        verb = "Moved" if moved else "Kept"
+        self.stdout.write(self.style.SUCCESS(
+            f"{verb} {key} in organization {key.organization}; its budgets are that organization's."
+        ))
 
     def do_enable(self, id: int, **_):
         key = key_services.key_enable(key_id=id)

@@ -28,7 +28,7 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
     if args.orgs or not orgs:
         for i in range(1, (args.orgs or 1) + 1):
             orgs.setdefault(f"org_{i}", {"keys": [make_key(flavor) for _ in range(args.keys_per_org)]})
-    for name in ("window", "latency", "seed"):
+    for name in ("window", "latency", "seed", "limiter"):
         value = getattr(args, name)
         if value is not None:
             config["window_seconds" if name == "window" else name] = value
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, help="length of the 'minute' window in seconds")
     parser.add_argument("--latency", type=float, help="base delay per completion in seconds")
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--limiter", choices=("rolling", "bucket"), help="how limits are counted (default rolling)")
     parser.add_argument("--flavor", choices=("groq", "openai"))
     parser.add_argument("--keys-file", help="also write the keys as GROQ_API_KEY, GROQ_API_KEY2, ... to this env file")
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of text")

@@ -57,13 +57,31 @@ def quest(rng: random.Random, prompt: str = "") -> dict[str, Any]:
     """A quest object on the prompt's topic, options shuffled; ``answer`` indexes the correct one."""
     src = pick_mission(prompt, rng)
     questions = []
+    sentences = split_sentences(src["briefing"])
     for text, right, wrong, explanation in src["questions"]:
         options = [right, *wrong]
         rng.shuffle(options)
         questions.append(
-            {"prompt": text, "options": options, "answer": options.index(right), "explanation": explanation}
+            {
+                "prompt": text,
+                "options": options,
+                "answer": options.index(right),
+                "fact": best_fact(sentences, right),
+                "explanation": explanation,
+            }
         )
     return {"title": src["title"], "briefing": src["briefing"], "questions": questions}
+
+
+def split_sentences(text: str) -> list[str]:
+    return [part.strip() for part in re.split(r"(?<=[.!?])\s+", text) if part.strip()]
+
+
+def best_fact(sentences: list[str], answer: str) -> str:
+    """The briefing sentence sharing most words with the answer: the game asks for the fact
+    that gives each answer, quoted from the briefing."""
+    words = {w for w in re.findall(r"\w+", answer.lower()) if len(w) > 2}
+    return max(sentences, key=lambda s: len(words & set(re.findall(r"\w+", s.lower()))))
 
 
 def sentence(rng: random.Random, count: int = 2) -> str:

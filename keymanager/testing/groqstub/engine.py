@@ -19,7 +19,7 @@ from typing import Any
 from . import content as content_mod
 from . import errors
 from .errors import Reply
-from .limits import PHRASES, Bucket, Entry, go_duration, prompt_tokens, resolve_limits
+from .limits import LIMITERS, PHRASES, Entry, SlidingWindow, TokenBucket, go_duration, prompt_tokens, resolve_limits
 
 DEFAULT_MODELS = (
     "openai/gpt-oss-20b",
@@ -47,7 +47,7 @@ class Ticket:
     org: str
     model: str
     tail: str
-    bucket: Bucket
+    bucket: SlidingWindow | TokenBucket
     entry: Entry
     prompt_tokens: int
     max_tokens: int
@@ -61,7 +61,11 @@ class Engine:
     def __init__(
         self, orgs: dict[str, dict] | None, default_limits: dict | None, models: Any, decommissioned: Any,
         window_seconds: float, day_seconds: float | None, latency: float, seed: int | None,
+        limiter: str = "rolling",
     ) -> None:
+        if limiter not in LIMITERS:
+            raise ValueError(f"limiter must be one of {', '.join(LIMITERS)}, not {limiter!r}")
+        self.limiter = LIMITERS[limiter]
         self.lock = threading.Lock()
         self.orgs: dict[str, dict] = {}
         self.keys: dict[str, str] = {}  # key -> organization
@@ -81,7 +85,7 @@ class Engine:
         self.content_rng = random.Random(seed)
         self.faults = dict(FAULT_DEFAULTS)
         self.queues: dict[str | None, deque[dict]] = {}
-        self.buckets: dict[tuple[str, str], Bucket] = {}
+        self.buckets: dict[tuple[str, str], SlidingWindow | TokenBucket] = {}
         self.reset_stats()
 
     # ----- control -----
@@ -134,11 +138,11 @@ class Engine:
         return self.st["by_org"].setdefault(org, {}).setdefault(
             model, {"admitted": 0, "rate_limited": 0, "tokens": 0, "max_rpm_seen": 0, "max_tpm_seen": 0})
 
-    def _bucket(self, org: str, model: str) -> Bucket:
+    def _bucket(self, org: str, model: str) -> SlidingWindow | TokenBucket:
         b = self.buckets.get((org, model))
         if b is None:
             limits = resolve_limits(model, self.orgs.get(org, {}).get("limits"), self.default_limits)
-            b = self.buckets[(org, model)] = Bucket(limits, self.window, self.day)
+            b = self.buckets[(org, model)] = self.limiter(limits, self.window, self.day)
         return b
 
     def _pop_script(self, key: str) -> dict | None:

@@ -1,14 +1,21 @@
-"""Sliding-window rate limiting per (organization, model), as Groq applies it.
+"""Rate limiting per (organization, model), with a choice of algorithm.
 
-Groq budgets are per organization and model (GROQ_FACTS.md), so one ``Bucket`` exists per pair
-and every key of the organization draws from it. The stub uses exact sliding windows rather than
-Groq's (unpublished) replenishment scheme: it is stricter and deterministic, which is what a
-test double for a key pool needs.
+Groq budgets are per organization and model (GROQ_FACTS.md), so one limiter exists per pair
+and every key of the organization draws from it. Groq does not publish how it counts, so the
+stand-in offers two common shapes, both over the same four limits:
+
+- ``rolling`` (``SlidingWindow``): at most N in any trailing window, exact.
+- ``bucket`` (``TokenBucket``): capacity N refilled at N per window, continuously; it lets a
+  full burst through at once and then one more every window/N.
+
+Its tokenizer is its own (``prompt_tokens``), not any client's estimate: a key pool learns what
+the stand-in counted from ``usage`` and the ``x-ratelimit-*`` headers, as it must with Groq.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,16 +70,30 @@ def message_text(content: Any) -> str:
     return ""
 
 
-def prompt_tokens(messages: list[Any]) -> int:
-    """Sum over messages of ``ceil(len(content) / 4) + 4``.
+_PIECES = re.compile(r"[A-Za-z]+|[0-9]+|[^\sA-Za-z0-9]")
 
-    This is the stub's tokenizer: a key pool that estimates with the same or a more generous
-    formula never under-reserves against the stub.
-    """
+
+def text_tokens(text: str) -> int:
+    """The stand-in's tokenizer, loosely BPE-like: a word is one token per 5 letters (at
+    least one), a number one per 3 digits, every other visible character (punctuation,
+    accents, CJK, emoji) one token of its own; white space is free."""
+    total = 0
+    for piece in _PIECES.findall(text):
+        if piece[0].isascii() and piece[0].isalpha():
+            total += math.ceil(len(piece) / 5)
+        elif piece[0].isascii() and piece[0].isdigit():
+            total += math.ceil(len(piece) / 3)
+        else:
+            total += 1
+    return total
+
+
+def prompt_tokens(messages: list[Any]) -> int:
+    """Sum over messages of the content's tokens plus 4 for the message's framing."""
     total = 0
     for msg in messages:
         text = message_text(msg.get("content")) if isinstance(msg, dict) else ""
-        total += math.ceil(len(text) / 4) + 4
+        total += text_tokens(text) + 4
     return total
 
 
@@ -107,7 +128,7 @@ class Refusal:
 
 
 @dataclass
-class Bucket:
+class SlidingWindow:
     """Sliding windows for one (organization, model). Callers hold the stub's lock."""
 
     limits: dict[str, int]
@@ -216,3 +237,105 @@ class Bucket:
             "x-ratelimit-remaining-tokens": str(max(0, lim["tpm"] - self.min_tokens)),
             "x-ratelimit-reset-tokens": go_duration(reset_tok),
         }
+
+
+Bucket = SlidingWindow  # the name earlier versions used
+
+
+class _Level:
+    """One token bucket: `capacity`, refilled at capacity per `period`, continuously."""
+
+    __slots__ = ("capacity", "rate", "level", "at")
+
+    def __init__(self, capacity: int, period: float, now: float) -> None:
+        self.capacity = float(capacity)
+        self.rate = capacity / period
+        self.level = float(capacity)
+        self.at = now
+
+    def refill(self, now: float) -> None:
+        self.level = min(self.capacity, self.level + (now - self.at) * self.rate)
+        self.at = now
+
+    def wait(self, need: float) -> float:
+        return 0.0 if self.level >= need else (need - self.level) / self.rate
+
+    def full_in(self) -> float:
+        return (self.capacity - self.level) / self.rate
+
+
+class TokenBucket:
+    """Token buckets for one (organization, model): RPM, RPD, TPM, TPD each a bucket of the
+    limit's size refilled over its period (GCRA with a full burst). Same interface as
+    SlidingWindow. Callers hold the stub's lock."""
+
+    def __init__(self, limits: dict[str, int], window: float, day: float) -> None:
+        self.limits = limits
+        self.window = window
+        self.day = day
+        self.levels: dict[str, _Level] = {}
+        self.seen: deque[tuple[float, int]] = deque()  # admissions in the last window, for stats
+        self.min_tokens = 0
+
+    def _level(self, kind: str, now: float) -> _Level:
+        level = self.levels.get(kind)
+        if level is None:
+            period = self.window if kind in ("rpm", "tpm") else self.day
+            level = self.levels[kind] = _Level(self.limits[kind], period, now)
+        level.refill(now)
+        return level
+
+    def prune(self, now: float) -> None:
+        while self.seen and self.seen[0][0] <= now - self.window:
+            self.min_tokens -= self.seen.popleft()[1]
+
+    @property
+    def minute_q(self) -> deque:
+        return self.seen
+
+    def check(self, now: float, need: int) -> Refusal | None:
+        self.prune(now)
+        refusals = []
+        for kind in ("rpm", "rpd", "tpm", "tpd"):
+            level = self._level(kind, now)
+            cost = 1 if kind in ("rpm", "rpd") else need
+            if level.level < cost:
+                used = int(math.ceil(level.capacity - level.level))
+                refusals.append(Refusal(kind, self.limits[kind], used, cost, level.wait(cost)))
+        if not refusals:
+            return None
+        return max(refusals, key=lambda r: r.wait)
+
+    def admit(self, now: float, need: int) -> Entry:
+        for kind in ("rpm", "rpd", "tpm", "tpd"):
+            self._level(kind, now).level -= 1 if kind in ("rpm", "rpd") else need
+        entry = Entry(now, need)
+        self.seen.append((now, need))
+        self.min_tokens += need
+        return entry
+
+    def settle(self, entry: Entry, actual: int) -> None:
+        """Give back what a reservation did not use (never above capacity)."""
+        delta = entry.tokens - actual
+        entry.tokens = actual
+        for kind in ("tpm", "tpd"):
+            level = self.levels.get(kind)
+            if level is not None:
+                level.level = min(level.capacity, level.level + delta)
+
+    def over_budget(self, now: float) -> bool:
+        return any(level.level < -1e-9 for level in self.levels.values())
+
+    def headers(self, now: float) -> dict[str, str]:
+        rpd, tpm = self._level("rpd", now), self._level("tpm", now)
+        return {
+            "x-ratelimit-limit-requests": str(self.limits["rpd"]),
+            "x-ratelimit-remaining-requests": str(max(0, math.floor(rpd.level))),
+            "x-ratelimit-reset-requests": go_duration(rpd.full_in()),
+            "x-ratelimit-limit-tokens": str(self.limits["tpm"]),
+            "x-ratelimit-remaining-tokens": str(max(0, math.floor(tpm.level))),
+            "x-ratelimit-reset-tokens": go_duration(tpm.full_in()),
+        }
+
+
+LIMITERS = {"rolling": SlidingWindow, "bucket": TokenBucket}

@@ -239,9 +239,11 @@ MISSIONS: list[dict[str, Any]] = [
         "keywords": ["mercury", "venus", "inner planets", "rocky planets"],
         "title": "Tour of the Inner Planets",
         "briefing": (
-            "Mercury, Venus, Earth and Mars are the rocky planets closest to the Sun. Mercury orbits closest of "
-            "all, yet Venus is the hottest of them because its thick carbon dioxide atmosphere traps heat. "
-            "Mars owes its red colour to iron oxide dust on its surface."
+            "Mercury, Venus, Earth and Mars are the rocky planets closest to the Sun. "
+            "Mercury is the planet closest to the Sun, orbiting at about 58 million km. "
+            "Venus is the hottest of them because its thick carbon dioxide atmosphere traps heat. "
+            "Mars owes its red colour to iron oxide (rust) in its dust and rocks. "
+            "All four have solid surfaces of rock and metal, unlike the giant planets farther out."
         ),
         "questions": [
             ("Which planet is closest to the Sun?", "Mercury", ["Venus", "Mars", "Earth"],
@@ -255,11 +257,33 @@ MISSIONS: list[dict[str, Any]] = [
         ],
     },
     {
+        "keywords": ["giant planets", "neptune", "uranus"],
+        "title": "Among the Giant Planets",
+        "briefing": (
+            "Beyond the asteroid belt lie the four giant planets, worlds of gas and ice with no solid ground, "
+            "each circled by many moons. "
+            "Jupiter is the largest planet in the Solar System, more than 300 times as massive as Earth. "
+            "Saturn's rings are made mostly of chunks of water ice, with a little rock and dust. "
+            "Neptune, the farthest planet from the Sun, takes about 165 Earth years to complete one orbit."
+        ),
+        "questions": [
+            ("Which is the largest planet in the Solar System?", "Jupiter", ["Saturn", "Neptune", "Uranus"],
+             "Jupiter's diameter is about 11 times Earth's and its mass about 318 Earth masses."),
+            ("What are Saturn's rings mainly made of?", "Chunks of water ice", ["Molten rock", "Glowing gas", "Iron dust"],
+             "The rings are mostly water ice, from tiny grains to pieces metres across, with a little rock."),
+            ("About how long does Neptune take to orbit the Sun?", "About 165 years",
+             ["About 12 years", "About 29 years", "About 84 years"],
+             "Neptune needs about 165 Earth years; 12, 29 and 84 years are the periods of Jupiter, Saturn and Uranus."),
+        ],
+    },
+    {
         "keywords": ["sun", "star", "fusion", "sunlight"],
         "title": "Our Star, the Sun",
         "briefing": (
-            "The Sun is a G-type main-sequence star powered by the nuclear fusion of hydrogen into helium in its "
-            "core. Its light takes about 8 minutes and 20 seconds to reach Earth."
+            "The Sun holds more than 99% of the mass of the Solar System, and its gravity keeps every planet in orbit. "
+            "The Sun is a G-type main-sequence star that has shone for about 4.6 billion years. "
+            "It is powered by the nuclear fusion of hydrogen into helium in its core, at about 15 million °C. "
+            "Its light takes about 8 minutes and 20 seconds to reach Earth, 150 million km away."
         ),
         "questions": [
             ("About how long does sunlight take to reach Earth?", "About 8 minutes",
@@ -274,12 +298,34 @@ MISSIONS: list[dict[str, Any]] = [
         ],
     },
     {
+        "keywords": ["tides", "ocean tides"],
+        "title": "Moons and Tides",
+        "briefing": (
+            "The Moon orbits Earth at an average distance of about 384,000 km. "
+            "It always shows us the same face because it is tidally locked: it rotates once for every orbit around Earth. "
+            "The Moon's gravity is the main cause of Earth's ocean tides, raising two bulges of water that Earth turns through each day. "
+            "Jupiter's moon Ganymede is the largest moon in the Solar System, bigger than the planet Mercury."
+        ),
+        "questions": [
+            ("Why do we always see the same side of the Moon?", "It rotates once for every orbit around Earth",
+             ["It does not rotate at all", "Earth's shadow hides the other side", "The far side never gets sunlight"],
+             "Tidal locking has matched the Moon's rotation period to its 27.3-day orbit."),
+            ("What mainly causes ocean tides on Earth?", "The Moon's gravity",
+             ["Wind over the oceans", "Earth's magnetic field", "Sunlight heating the water"],
+             "The Moon's pull, helped by the Sun's, raises two tidal bulges that Earth rotates through each day."),
+            ("Which is the largest moon in the Solar System?", "Ganymede", ["Titan", "Earth's Moon", "Europa"],
+             "Ganymede, orbiting Jupiter, is about 5,268 km across, larger than Mercury."),
+        ],
+    },
+    {
         "keywords": ["galaxy", "milky way", "light-year", "stars"],
         "title": "Stars and Galaxies",
         "briefing": (
             "Proxima Centauri, about 4.2 light-years away, is the closest known star to the Sun. "
             "A light-year is the distance light travels in one year, about 9.46 trillion km. "
-            "The Sun is one of hundreds of billions of stars in the Milky Way, a barred spiral galaxy."
+            "The Sun is one of hundreds of billions of stars in the Milky Way. "
+            "The Milky Way is a barred spiral galaxy about 100,000 light-years across, and the Sun takes about "
+            "230 million years to circle its centre."
         ),
         "questions": [
             ("What is a light-year?", "The distance light travels in one year",

@@ -217,21 +217,24 @@ class GroqStub:
     See the package docstring for the behaviour; ``stub.url`` is the groq SDK ``base_url`` and
     ``stub.openai_base_url`` the OpenAI SDK one. ``latency`` delays admitted (200) replies only:
     Groq refuses quickly. ``window_seconds`` is the "minute"; the "day" is ``day_seconds`` or
-    1440 windows. Both URL prefixes (/openai/v1 and /v1) are served in both flavors.
+    1440 windows. Both URL prefixes (/openai/v1 and /v1) are served in both flavors. ``limiter`` is
+    ``rolling`` (exact sliding windows) or ``bucket`` (token buckets): see limits.py.
     """
 
     def __init__(
         self, orgs: dict[str, dict] | None = None, default_limits: dict | None = None, models: Any = None,
         decommissioned: Any = DECOMMISSIONED, flavor: str = "groq", window_seconds: float = 60.0,
         day_seconds: float | None = None, latency: float = 0.0, seed: int | None = None,
-        port: int = 0, host: str = "127.0.0.1", verbose: bool = False,
+        port: int = 0, host: str = "127.0.0.1", verbose: bool = False, limiter: str = "rolling",
     ) -> None:
         if flavor not in ("groq", "openai"):
             raise ValueError(f"flavor must be 'groq' or 'openai', not {flavor!r}")
         self.flavor = flavor
         self.host, self.port = host, port
         self.verbose = verbose
-        self.engine = Engine(orgs, default_limits, models, decommissioned, window_seconds, day_seconds, latency, seed)
+        self.engine = Engine(
+            orgs, default_limits, models, decommissioned, window_seconds, day_seconds, latency, seed, limiter
+        )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()

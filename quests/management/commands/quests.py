@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from quests.conf import game_settings
 from quests.models import Quest
-from quests.services.archive import library
+from quests.services.archive import archive_shortfall, library
 from quests.services.prefetch import buffer_levels, buffer_refill
 from quests.services.schema import InvalidRun
 
@@ -75,7 +75,8 @@ class Command(BaseCommand):
             lib = library()
         except (InvalidRun, KeyError, ValueError) as exc:
             raise CommandError(f"The archive is invalid: {exc}") from None
-        short = {n: len(lib.get(n, ())) for n in range(1, 6) if len(lib.get(n, ())) < 10}
+        short = archive_shortfall()
         if short:
-            raise CommandError(f"Quests with fewer than 10 archive runs: {short}")
+            detail = ", ".join(f"quest {n} {tier}: {held}" for (n, tier), held in sorted(short.items()))
+            raise CommandError(f"Too few archive runs ({detail}).")
         self.stdout.write(f"Archive OK: {sum(len(v) for v in lib.values())} runs for quests {sorted(lib)}.")
