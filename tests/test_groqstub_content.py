@@ -11,8 +11,8 @@ import pytest
 
 from keymanager.testing.groqstub import content
 from keymanager.testing.groqstub.missions import MISSIONS
-from quests.models import Quest
-from quests.services.generation import build_messages, generate_content
+from quests.models import Quest, Tier
+from quests.services.generation import build_messages, generate_content, tier_config
 from quests.services.schema import parse_reply
 from tests.quests_fixtures import seeded  # noqa: F401
 
@@ -37,10 +37,12 @@ def about(mission: dict, quest_number: int) -> bool:
 @pytest.mark.parametrize("number", sorted(ABOUT))
 def test_every_topic_of_every_quest_gets_a_valid_mission_on_that_quest(number):
     quest = Quest.objects.get(number=number)
-    for i, topic in enumerate(quest.topic_list()):
-        reply = content.generate(build_messages(quest=quest, topic=topic), JSON_MODE, random.Random(i))
-        run = parse_reply(reply)  # the game's schema
-        assert about(run.as_dict(), number), (quest.title, topic, run.title)
+    for tier in Tier.values:
+        config = tier_config(quest=quest, tier=tier)
+        for i, topic in enumerate(quest.topic_list()):
+            messages = build_messages(quest=quest, topic=topic, config=config)
+            run = parse_reply(content.generate(messages, JSON_MODE, random.Random(i)))  # the game's schema
+            assert about(run.as_dict(), number), (quest.title, tier, topic, run.title)
 
 
 def test_the_library_is_valid_and_every_mission_is_reachable():

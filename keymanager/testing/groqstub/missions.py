@@ -16,10 +16,11 @@ MISSIONS: list[dict[str, Any]] = [
                      "earthshine"],
         "title": "Tides, Phases and the Far Side",
         "briefing": (
-            "The Moon circles Earth at an average distance of about 384,000 km. It turns on its axis exactly once "
-            "for every orbit, a state called tidal locking, so the same face always points at us and the far side "
-            "stays hidden from Earth. Half of the Moon is always lit by the Sun; as it orbits, we see more or less "
-            "of that sunlit half, and it takes about 29.5 days to go from one full moon to the next."
+            "The Moon circles Earth at an average distance of about 384,000 km. "
+            "It rotates once for every orbit around Earth, a state called tidal locking, so the same face always "
+            "points at us. The far side is not dark: it gets as much sunlight as the near side, but it stays "
+            "hidden from Earth. Half of the Moon is always lit by the Sun, and as it orbits we see more or less of "
+            "that sunlit half. The cycle of phases takes about 29.5 days from one full moon to the next."
         ),
         "questions": [
             ("Why do we always see the same side of the Moon?", "It rotates once for every orbit around Earth",
@@ -37,10 +38,11 @@ MISSIONS: list[dict[str, Any]] = [
         "keywords": ["moon", "lunar", "apollo", "maria", "regolith", "craters", "poles", "ice", "landing sites"],
         "title": "Apollo Landing Sites and Lunar Ice",
         "briefing": (
-            "On 20 July 1969 Apollo 11 landed in the Sea of Tranquility, and twelve astronauts walked on the Moon "
-            "before the Apollo programme ended in 1972. The dark patches we see from Earth, the maria, are not seas "
-            "at all but wide plains of ancient lava that cooled into basalt. Near the lunar poles, craters whose "
-            "floors never see sunlight stay cold enough to hold water ice."
+            "On 20 July 1969 Apollo 11 landed in the Sea of Tranquility. "
+            "Twelve astronauts walked on the Moon before the Apollo programme ended in 1972. "
+            "The dark patches we see from Earth, the maria, are not seas at all but plains of ancient solidified "
+            "lava that cooled into basalt. Near the poles, permanently shadowed craters never see sunlight and "
+            "stay cold enough to hold water ice."
         ),
         "questions": [
             ("Where on the Moon did Apollo 11 land?", "The Sea of Tranquility",
@@ -60,10 +62,11 @@ MISSIONS: list[dict[str, Any]] = [
                      "red planet", "dust"],
         "title": "Volcanoes and Canyons of Mars",
         "briefing": (
-            "Mars holds Olympus Mons, the largest known volcano in the Solar System, about two and a half times "
-            "as tall as Mount Everest and as wide as a country. Beside the Tharsis volcanoes runs Valles Marineris, "
-            "a canyon system about 4,000 km long and up to 7 km deep. The whole planet looks red because its dust "
-            "and rocks are rich in iron oxide, the same compound as rust."
+            "Mars holds Olympus Mons, the largest known volcano in the Solar System. "
+            "It is about two and a half times as tall as Mount Everest and about as wide as the state of Arizona. "
+            "Beside the Tharsis volcanoes runs Valles Marineris, a canyon system about 4,000 km long and up to "
+            "7 km deep. The whole planet looks red because its dust and rocks are rich in iron oxide, the same "
+            "compound as rust."
         ),
         "questions": [
             ("Which is the largest known volcano in the Solar System?", "Olympus Mons",
@@ -82,10 +85,10 @@ MISSIONS: list[dict[str, Any]] = [
                      "deimos", "lake"],
         "title": "Rovers and Ancient Water on Mars",
         "briefing": (
-            "In February 2021 NASA's Perseverance rover landed in Jezero crater, chosen because it once held a lake "
-            "fed by a river that left a delta of layered sediment, a good place to look for signs of ancient life. "
-            "Its predecessor Curiosity has explored Gale crater since 2012. Above them both circle the two small "
-            "moons of Mars, Phobos and Deimos."
+            "In February 2021 NASA's Perseverance rover landed in Jezero crater. "
+            "The crater once held a lake fed by a river that left a delta of layered sediment, a good place to "
+            "look for signs of ancient life. Its predecessor Curiosity has explored Gale crater since 2012. "
+            "Above them both circle the two small moons of Mars, Phobos and Deimos, discovered in 1877."
         ),
         "questions": [
             ("In which crater did the Perseverance rover land?", "Jezero crater",
@@ -105,10 +108,10 @@ MISSIONS: list[dict[str, Any]] = [
                      "volcanoes", "1610"],
         "title": "Fire and Ice: Io and Europa",
         "briefing": (
-            "In 1610 Galileo Galilei turned his telescope to Jupiter and discovered its four largest moons. The "
-            "innermost, Io, is the most volcanically active world in the Solar System: Jupiter's gravity squeezes "
-            "and flexes it on every orbit, and this tidal heating melts rock inside. Next out, Europa hides a "
-            "global ocean of salty liquid water beneath a crust of ice."
+            "In 1610 Galileo Galilei turned his telescope to Jupiter and discovered its four largest moons. "
+            "The innermost, Io, is the most volcanically active world in the Solar System. "
+            "Jupiter's gravity squeezes and flexes Io on every orbit, and this tidal heating melts rock inside. "
+            "Next out, Europa hides a global ocean of salty liquid water beneath a crust of ice."
         ),
         "questions": [
             ("Who discovered Jupiter's four largest moons, and when?", "Galileo Galilei, in 1610",
@@ -128,9 +131,10 @@ MISSIONS: list[dict[str, Any]] = [
         "title": "Giants Among Moons: Ganymede and Callisto",
         "briefing": (
             "Ganymede, about 5,268 km across, is the largest moon in the Solar System, bigger than the planet "
-            "Mercury, and the only moon known to make its own magnetic field. Callisto, the outermost Galilean "
-            "moon, is one of the most heavily cratered worlds known. Io, Europa and Ganymede are locked in the "
-            "Laplace resonance: for every orbit Ganymede makes, Europa makes two and Io makes four."
+            "Mercury. It is also the only moon known to generate its own magnetic field. "
+            "Callisto, the outermost Galilean moon, is one of the most heavily cratered worlds known. "
+            "Io, Europa and Ganymede are locked in the Laplace resonance: for every orbit Ganymede makes, Europa "
+            "makes two and Io makes four."
         ),
         "questions": [
             ("Which is the largest moon in the Solar System?", "Ganymede", ["Titan", "Callisto", "Earth's Moon"],
@@ -149,10 +153,11 @@ MISSIONS: list[dict[str, Any]] = [
                      "ring runner", "made of"],
         "title": "Inside the Rings of Saturn",
         "briefing": (
-            "Saturn's rings are made mostly of pieces of water ice, from grains of dust to blocks as big as a "
-            "house, spread over a disc hundreds of thousands of kilometres wide. The widest gap, the Cassini "
-            "Division, separates the A ring from the B ring. Ring particles there are cleared out by a "
-            "resonance with the moon Mimas, which pulls on them at the same point of every second orbit."
+            "Saturn's rings are made mostly of pieces of water ice, from grains of dust to blocks as big as a house. "
+            "They spread over a disc hundreds of thousands of kilometres wide but mostly only tens of metres thick. "
+            "The widest gap, the Cassini Division, separates the A ring from the B ring. "
+            "Particles there are cleared out by a resonance with the moon Mimas, which pulls on them at the same "
+            "point of every second orbit."
         ),
         "questions": [
             ("What are Saturn's rings mainly made of?", "Pieces of water ice", ["Molten rock", "Glowing gas",
@@ -171,10 +176,10 @@ MISSIONS: list[dict[str, Any]] = [
                      "methane"],
         "title": "Enceladus, Titan and the Cassini Mission",
         "briefing": (
-            "Saturn's small moon Enceladus sprays plumes of water ice from cracks near its south pole, and that "
-            "ice feeds Saturn's faint E ring. Titan, its largest moon, has a thick nitrogen atmosphere and lakes "
-            "of liquid methane and ethane. The Cassini spacecraft studied them for thirteen years and ended its "
-            "mission in September 2017 with a planned plunge into Saturn's atmosphere."
+            "Saturn's small moon Enceladus sprays plumes of water ice from cracks near its south pole. "
+            "Those ice plumes feed Saturn's faint E ring. Titan, its largest moon, has a thick nitrogen atmosphere "
+            "and lakes of liquid methane and ethane. The Cassini spacecraft studied them for thirteen years and "
+            "ended its mission in September 2017 when it plunged into Saturn's atmosphere."
         ),
         "questions": [
             ("What feeds Saturn's E ring?", "Ice plumes from the moon Enceladus",
@@ -217,10 +222,11 @@ MISSIONS: list[dict[str, Any]] = [
                      "beyond the solar system"],
         "title": "Worlds of TRAPPIST-1 and Proxima Centauri",
         "briefing": (
-            "About 40 light-years away, the small, cool red dwarf TRAPPIST-1 has seven Earth-sized planets, "
-            "several of them in its habitable zone: the range of distances where a planet's surface could hold "
-            "liquid water. Much closer, Proxima Centauri b orbits Proxima Centauri, the nearest star to the Sun, "
-            "about 4.2 light-years from us."
+            "About 40 light-years away, the small, cool red dwarf TRAPPIST-1 has seven Earth-sized planets. "
+            "Several of them lie in its habitable zone: the distances where a planet's surface could hold liquid "
+            "water. Much closer, Proxima Centauri b orbits Proxima Centauri, the nearest star to the Sun, about "
+            "4.2 light-years from us. The James Webb Space Telescope, launched in December 2021, studies the "
+            "atmospheres of such planets."
         ),
         "questions": [
             ("How many Earth-sized planets orbit TRAPPIST-1?", "Seven", ["Two", "Four", "Twelve"],
