@@ -45,7 +45,7 @@ def admin_page(request, live_server, django_user_model):
 
 
 @pytest.mark.parametrize("name, url, columns", [
-    ("key-list", "/admin/keymanager/key/", 8),
+    ("key-list", "/admin/keymanager/key/", 7),
     ("usage-log", "/admin/keymanager/usagelog/", 8),
 ])
 def test_every_column_of_the_lists_shows(admin_page, live_server, name, url, columns):
