@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def describe(pids: list[int]) -> list[str]:
+    """Each process with its command line, for a failure message."""
+    found = []
+    for pid in pids:
+        try:
+            found.append(f"{pid}: " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return found
+
+
 def status(port: int) -> dict | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2) as response:
@@ -38,7 +50,8 @@ def test_make_demo_keeps_to_its_own_database_and_ports(tmp_path):
     main_db = tmp_path / "main.sqlite3"  # what `make run` would use
     demo_db = tmp_path / "demo.sqlite3"
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{main_db}", "DEBUG": "true"}
-    env.pop("MAKEFLAGS", None)
+    for inherited in ("MAKEFLAGS", "DJANGO_SETTINGS_MODULE"):  # the project's own settings, as a user runs it
+        env.pop(inherited, None)
     log = tmp_path / "demo.log"
     with log.open("w") as out:
         make = subprocess.Popen(
@@ -60,7 +73,7 @@ def test_make_demo_keeps_to_its_own_database_and_ports(tmp_path):
             assert db.execute("SELECT count(*) FROM keymanager_key").fetchone()[0] == 2
         os.killpg(make.pid, signal.SIGINT)  # Ctrl-C in the terminal
         stopped = wait_for(lambda: make.poll() is not None and not live_session(make.pid), 30)
-        assert stopped, f"left running: {live_session(make.pid)}\n{log.read_text()[-3000:]}"
+        assert stopped, f"left running: {describe(live_session(make.pid))}\n{log.read_text()[-3000:]}"
     finally:
         for pid in live_session(make.pid):
             os.kill(pid, signal.SIGKILL)
