@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from quests import selectors
 from quests.conf import game_settings
@@ -61,7 +61,7 @@ def _not_found(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe  # HEAD too: uptime monitors probe the home page with it
 def star_map(request: HttpRequest) -> HttpResponse:
     player = player_current(request)
     context = {

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.apps import apps
-from django.db.models import Count, F, Q, Sum
+from django.db.models import F, Q, Sum
 from django.db.models.functions import TruncDate, TruncHour
 
 from keymanager.models import LATENCY_BOUNDS_MS, LATENCY_FIELDS, Provider, UsageLog, UsageRollup
@@ -208,30 +207,6 @@ def _field(name: str):
 
 def _ungroup(row: dict) -> dict:
     return {(k[2:] if k[:2] in ("g_", "s_") else k): v for k, v in row.items()}
-
-
-def curated_fallbacks(*, since: datetime, until: datetime, by: str | None = None) -> dict:
-    """Quest runs served from the curated archive because the pool could not serve.
-
-    Read from the game's QuestRun (source "archive") when the game is installed; {} if not.
-    Grouped by "day" or "quest", or {(): n} for the whole range.
-    """
-    if not apps.is_installed("quests"):
-        return {}
-    try:
-        QuestRun = apps.get_model("quests", "QuestRun")
-    except LookupError:
-        return {}
-    query = QuestRun.objects.filter(source="archive", created_at__gte=since, created_at__lt=until)
-    if by is None:
-        return {(): query.count()}
-    if by == "day":
-        rows = query.annotate(g=TruncDate("created_at")).values("g").annotate(n=Count("id")).order_by()
-    elif by == "quest":
-        rows = query.values(g=F("quest__number")).annotate(n=Count("id")).order_by()
-    else:
-        return {}
-    return {(row["g"],): row["n"] for row in rows}
 
 
 def parse_window(text: str) -> timedelta:
