@@ -124,9 +124,8 @@ def drive(system: str, arrivals: list[tuple[int, float]], threads: int, start_at
     caller = make_caller(system, keys, limits)
     if system == "pool":
         # Warm as a long-running worker would be: modules imported, database connected.
-        from django.db import connection
-
         import groq  # noqa: F401
+        from django.db import connection
 
         connection.ensure_connection()
     records: list[tuple[float, float, str]] = []
@@ -295,7 +294,7 @@ def run_once(system: str, scenario_name: str, load: float, args) -> dict:
             [(system, indexed[p :: args.procs], args.threads, start_at, keys, limits) for p in range(args.procs)],
         )
     records = [r for part in parts for r in part]
-    stats, ostats = stub.stats(), ostub.stats()
+    stats = stub.stats()
     stub.stop()
     ostub.stop()
     return summarize(system, scenario_name, load, records, stats, ideal)
