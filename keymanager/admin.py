@@ -23,12 +23,12 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from keymanager import admin_logs  # noqa: F401  (registers the log admins)
 from keymanager.admin_forms import KeyAddForm, KeyChangeForm
+from keymanager.conf import default_model
 from keymanager.models import Cooldown, Key, Limit, Provider
 from keymanager.selectors import KeyState, key_states
+from keymanager.selectors.usage import Stats, usage_stats
 from keymanager.services import key_records
 from keymanager.services import keys as key_services
-from keymanager.services.config import default_model
-from keymanager.services.reports import Stats, usage_stats
 
 admin.site.site_header = "CosmosQuest administration"
 admin.site.site_title = "CosmosQuest admin"

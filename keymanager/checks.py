@@ -8,7 +8,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
-from keymanager.services.config import settings_problems
+from keymanager.conf import settings_problems
 
 FERNET_HINT = (
     "Each comma-separated entry is 32 url-safe base64-encoded bytes; make one with "

@@ -15,9 +15,9 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
+from keymanager.selectors.usage import usage_stats
 from keymanager.services import alerts, probes, retention, rollups
 from keymanager.services.fallbacks import curated_fallbacks
-from keymanager.services.reports import usage_stats
 from keymanager.services.usage_table import render_table, report_rows
 
 logger = logging.getLogger("keymanager.tasks")

@@ -77,3 +77,12 @@ def test_the_key_admin_and_its_forms_write_through_services_only():
                     if writes or (via_super and node.func.attr in ORM_WRITES):
                         offences.append(f"{path.name}:{node.lineno}: {cls.name} calls .{node.func.attr}()")
     assert not offences, offences
+
+
+def test_selectors_read_without_importing_services():
+    """Services decide and may read through selectors; selectors (and the pure ledger and
+    settings modules they build on) never import a service."""
+    paths = [*modules("keymanager/selectors"), ROOT / "keymanager" / "ledger.py", ROOT / "keymanager" / "conf.py"]
+    offences = [f"{path.relative_to(ROOT)}: {module}" for path in paths for module, _ in imports(path)
+                if module.startswith("keymanager.services")]
+    assert len(paths) >= 4 and not offences, offences

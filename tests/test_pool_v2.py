@@ -12,11 +12,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from model_bakery import baker
 
+from keymanager.ledger import MINUTE, REFUSAL, Ledger
 from keymanager.models import Budget, Key, OrganizationChange, OrganizationSource, UsageLog
 from keymanager.selectors import budget_usage
 from keymanager.services import PoolExhausted, complete
 from keymanager.services.keys import key_add, keys_import_env
-from keymanager.services.ledger import MINUTE, REFUSAL, Ledger
 from keymanager.services.selection import acquire
 from keymanager.testing.groqstub import GroqStub
 from tests.conftest import MODEL, make_secret

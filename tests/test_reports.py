@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from keymanager.dashboard.sample import COLUMNS, sample_rows
 from keymanager.models import Cooldown, Key, Outcome, UsageLog, UsageRollup
+from keymanager.selectors.usage import ceil_hour, histogram_percentile, rollup_cursor, usage_stats
 from keymanager.services.keys import key_add, key_disable
 from keymanager.services.outcomes import cool_down
-from keymanager.services.reports import histogram_percentile, usage_stats
-from keymanager.services.rollups import ceil_hour, rollup_cursor, rollup_usage
+from keymanager.services.rollups import rollup_usage
 from tests.conftest import make_secret
 from tests.test_admin_pages import EveryState
 

@@ -9,7 +9,7 @@ from dataclasses import fields
 import pytest
 from django.core.checks import run_checks
 
-from keymanager.services.config import FLAT_RULES, RULES, PoolSettings
+from keymanager.conf import FLAT_RULES, RULES, PoolSettings
 from tests.test_deploy import ROOT, manage, production_env
 
 SETTINGS_SOURCE = (ROOT / "cosmosquest" / "settings.py").read_text()

@@ -18,9 +18,8 @@ from keymanager.selectors import (
     overall_status,
     state_counts,
 )
+from keymanager.selectors.usage import HOUR, Stats, floor_hour, grace, rollup_cursor, usage_stats
 from keymanager.services.fallbacks import curated_fallbacks
-from keymanager.services.reports import Stats, usage_stats
-from keymanager.services.rollups import HOUR, floor_hour, grace, rollup_cursor
 
 WINDOWS = (("1h", "Last hour", timedelta(hours=1)), ("24h", "Last 24 hours", timedelta(hours=24)), ("7d", "Last 7 days", timedelta(days=7)))
 

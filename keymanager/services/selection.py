@@ -3,7 +3,7 @@
 1. One query reads every enabled key of the provider with its cooldowns (the one rule in
    `CooldownQuerySet.holding`) and its organization's budget row for the model.
 2. Each organization's ledger says when the call fits: now, or at the earliest free slot
-   (services/ledger.py). Smart: of those that fit now, the most headroom, ties to the least
+   (keymanager/ledger.py). Smart: of those that fit now, the most headroom, ties to the least
    recently used key; quest-based: quest N's key first. When none fits now, the earliest
    slot within the call's wait is reserved: first come, first served, across threads,
    processes and hosts, because every reservation is written to the one shared row.
@@ -31,10 +31,10 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from keymanager.ledger import Fit, Ledger, apply_inbox, fit, headroom, probe_raise
 from keymanager.models import Budget, Cooldown, Key
+from keymanager.selectors.limits import guesses
 from keymanager.services.budgets import budget_rows_ensure
-from keymanager.services.ledger import Fit, Ledger, apply_inbox, fit, headroom, probe_raise
-from keymanager.services.limits import guesses
 
 logger = logging.getLogger("keymanager")
 

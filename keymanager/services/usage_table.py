@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from keymanager.models import Key
-from keymanager.services.reports import Stats
+from keymanager.selectors.usage import Stats
 
 COLUMNS = [
     ("calls", "CALLS"),

@@ -12,8 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from keymanager.selectors.usage import day_bounds, parse_window, usage_stats
 from keymanager.services.fallbacks import curated_fallbacks
-from keymanager.services.reports import day_bounds, parse_window, usage_stats
 from keymanager.services.usage_table import COLUMNS, render_table, report_rows
 
 GROUPS = ("key", "organization", "model", "quest", "day")
