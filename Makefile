@@ -4,6 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The Groq stand-in server of `make demo` and `make stub`.
+STUB_PORT ?= 8900
+# `make demo` keeps to its own database and files: the stand-in's keys and missions never
+# reach the database `make run` plays on.
+DEMO_DATABASE_URL ?= sqlite:///$(CURDIR)/demo.sqlite3
+DEMO_FILES ?= $(CURDIR)/.demo
 # The development server runs with DEBUG on unless told otherwise; tests set their own.
 RUN_ENV := DEBUG=$${DEBUG:-true}
 
@@ -36,16 +42,22 @@ run: migrate
 superuser: migrate
 	$(RUN_ENV) $(BIN)/python manage.py createsuperuser
 
-# The game against the Groq stand-in server, for playing without real keys (the same
-# stand-in keys every time: they are kept in the git-ignored .demo-stub.json).
-demo: migrate
-	@test -f .demo-stub.json || $(BIN)/python -c 'import json; from keymanager.testing.groqstub import make_key; \
-	  print(json.dumps({"orgs": {f"org_{n}": {"keys": [make_key()]} for n in (1, 2)}}))' > .demo-stub.json
-	@$(BIN)/python -m keymanager.testing.groqstub --port 8900 --config .demo-stub.json --keys-file .demo-keys.env & SPID=$$!; \
-	  trap 'kill $$SPID 2>/dev/null' EXIT INT TERM; sleep 1; \
-	  set -a; . ./.demo-keys.env; set +a; \
+# The game against the Groq stand-in server, for playing without real keys, on its own database
+# (DEMO_DATABASE_URL). The stand-in's keys are the same every time: kept in the git-ignored
+# $(DEMO_FILES)-stub.json; $(DEMO_FILES)-keys.env gets them with the stand-in's URL at each start.
+demo: setup
+	$(RUN_ENV) DATABASE_URL=$(DEMO_DATABASE_URL) $(BIN)/python manage.py migrate --noinput
+	$(RUN_ENV) DATABASE_URL=$(DEMO_DATABASE_URL) $(BIN)/python manage.py createcachetable
+	@test -f $(DEMO_FILES)-stub.json || $(BIN)/python -c 'import json; from keymanager.testing.groqstub import make_key; \
+	  print(json.dumps({"orgs": {f"org_{n}": {"keys": [make_key()]} for n in (1, 2)}}))' > $(DEMO_FILES)-stub.json
+	@rm -f $(DEMO_FILES)-keys.env; \
+	  $(BIN)/python -m keymanager.testing.groqstub --port $(STUB_PORT) --config $(DEMO_FILES)-stub.json --keys-file $(DEMO_FILES)-keys.env & SPID=$$!; \
+	  trap 'kill $$SPID 2>/dev/null' EXIT INT TERM; \
+	  for _ in $$(seq 150); do test -f $(DEMO_FILES)-keys.env && break; kill -0 $$SPID 2>/dev/null || exit 1; sleep 0.2; done; \
+	  set -a; . $(DEMO_FILES)-keys.env; DATABASE_URL=$(DEMO_DATABASE_URL); set +a; \
 	  $(RUN_ENV) $(BIN)/python manage.py keys import-env; \
 	  $(RUN_ENV) $(BIN)/python manage.py schedules_setup; \
+	  echo "CosmosQuest demo on http://$(HOST):$(PORT) against the Groq stand-in on port $(STUB_PORT) (database: $(DEMO_DATABASE_URL))"; \
 	  $(RUN_ENV) $(BIN)/python manage.py qcluster & QPID=$$!; \
 	  trap 'kill $$SPID $$QPID 2>/dev/null' EXIT INT TERM; \
 	  $(RUN_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
@@ -57,7 +69,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 stub: setup
-	$(BIN)/python -m keymanager.testing.groqstub --port 8900 --orgs 4 --keys-per-org 1
+	$(BIN)/python -m keymanager.testing.groqstub --port $(STUB_PORT) --orgs 4 --keys-per-org 1
 
 # Benchmarks and long reliability runs (by hand; figures in the README).
 bench: setup

@@ -8,6 +8,8 @@ def main():
     """Run administrative tasks."""
     os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'cosmosquest.settings')
     try:
+        from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
         from django.core.management import execute_from_command_line
     except ImportError as exc:
         raise ImportError(
@@ -15,6 +17,11 @@ def main():
             "available on your PYTHONPATH environment variable? Did you "
             "forget to activate a virtual environment?"
         ) from exc
+    try:
+        settings.INSTALLED_APPS  # noqa: B018  (loads the settings module, which reads the environment)
+    except ImproperlyConfigured as exc:
+        # A missing or malformed variable: one line naming it, not a traceback.
+        sys.exit(f"CosmosQuest is not configured: {exc}")
     execute_from_command_line(sys.argv)
 
 

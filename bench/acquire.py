@@ -101,7 +101,7 @@ def worker(seconds: float, barrier, results) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from keymanager.services.config import pool_settings
+    from keymanager.conf import pool_settings
     from keymanager.services.headers import RateLimitHeaders
     from keymanager.services.outcomes import record_success
     from keymanager.services.providers import CallResult

@@ -1,20 +1,31 @@
-"""Goodput of the key pool against the organizations' capacity, beside two baselines.
+"""Goodput of the key pool against the best physically possible, beside baselines.
 
-Starts the Groq stand-in with 4 organizations (one key each) at Groq's free-tier limits for
-openai/gpt-oss-20b (30 RPM, 1,000 RPD, 8,000 TPM) in real 60-second windows, and an
-OpenAI-compatible stand-in with one key. Then, for each load (a share of the pool's capacity)
-and each system, drives Poisson arrivals from several OS processes (threads inside each):
+For each scenario and load, Poisson arrivals are drawn once and replayed against every system
+from several OS processes (threads inside each), each system against a fresh Groq stand-in
+with 4 organizations. Printed for each run, beside what the system served: the earliest-slot
+ideal for the same arrivals, i.e. each call served in arrival order at the first moment some
+organization's true limiter (the stand-in's own code, on a virtual clock) has room, if that
+moment lies within the same wait budget.
 
-- pool:       keymanager.services.complete(), the project's key pool
-- sdk-1key:   one key through the groq SDK with its default retries
-- roundrobin: the 4 keys in turn through the groq SDK (max_retries=0), next key on a 429
-- litellm:    LiteLLM's Router over the 4 keys, only if litellm is installed (not a dependency)
+Scenarios (the pool is told nothing unless the scenario says so):
+- told:      stand-in at Groq's free tier (30 RPM, 8,000 TPM, 1,000 RPD), sliding windows; the
+             pool and every baseline are given those limits (ceilings / rpm+tpm).
+- learned:   stand-in at 45 RPM / 12,000 TPM / 2,000 RPD, sliding windows; the pool is told
+             nothing (no Limit rows: it starts from the shipped guesses and learns).
+- bucket:    as `learned`, but the stand-in counts with token buckets.
+- orgs:      as `learned`, with 2 keys in each organization; the pool imports the 8 keys
+             without organizations (each assumed its own) and must find out.
 
-Each (system, load) run gets a fresh stand-in (fresh budgets) and, for the pool, a fresh
-database. Run:
+Systems (same keys, same arrivals, no fallback unless --openai):
+- pool:             keymanager.services.complete()
+- litellm-ubr2:     LiteLLM Router, usage-based-routing-v2 (rpm/tpm set, usage shared in Redis)
+- litellm-shuffle:  LiteLLM Router, simple-shuffle (rpm/tpm set)
+- roundrobin:       the keys in turn (groq SDK, max_retries=0); next key on a 429, and when
+                    every key is refused, waits for the earliest retry-after within the budget
+- sdk-1key:         one key through the groq SDK with its default retries
 
-    .venv/bin/python bench/pool_goodput.py                       # PostgreSQL, 180 s per run
-    .venv/bin/python bench/pool_goodput.py --db sqlite --duration 60 --loads 0.9
+    .venv/bin/python bench/pool_goodput.py                       # everything, PostgreSQL, 90 s runs
+    .venv/bin/python bench/pool_goodput.py --scenarios told --loads 1.5 --systems pool,roundrobin
 """
 
 from __future__ import annotations
@@ -22,7 +33,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import math
 import multiprocessing
 import os
 import random
@@ -38,10 +48,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import configure_environment, create_database, percentile, setup_django  # noqa: E402
 
 MODEL = "openai/gpt-oss-20b"
-LIMITS = {"rpm": 30, "rpd": 1000, "tpm": 8000, "tpd": 200000}
+OPENAI_MODEL = "gpt-4o-mini"
 ORGS = 4
 MAX_TOKENS = 200
-OPENAI_MODEL = "gpt-4o-mini"
+WAIT_BUDGET = 20.0
+SCENARIOS = {
+    "told": {"limits": {"rpm": 30, "rpd": 1000, "tpm": 8000, "tpd": 200000}, "limiter": "rolling",
+             "keys_per_org": 1, "tell": True},
+    "learned": {"limits": {"rpm": 45, "rpd": 2000, "tpm": 12000, "tpd": 200000}, "limiter": "rolling",
+                "keys_per_org": 1, "tell": False},
+    "bucket": {"limits": {"rpm": 45, "rpd": 2000, "tpm": 12000, "tpd": 200000}, "limiter": "bucket",
+               "keys_per_org": 1, "tell": False},
+    "orgs": {"limits": {"rpm": 45, "rpd": 2000, "tpm": 12000, "tpd": 200000}, "limiter": "rolling",
+             "keys_per_org": 2, "tell": False},
+}
 
 
 def prompt(i: int) -> list[dict]:
@@ -51,18 +71,63 @@ def prompt(i: int) -> list[dict]:
     ]
 
 
+def arrivals_for(rate: float, duration: float, seed: int) -> list[float]:
+    rng = random.Random(seed)
+    times, t = [], rng.expovariate(rate)
+    while t < duration:
+        times.append(t)
+        t += rng.expovariate(rate)
+    return times
+
+
+# ---------------------------------------------------------------------------------------
+# The earliest-slot ideal
+
+
+def earliest_slot_ideal(arrivals: list[float], scenario: dict, budget: float, latency: float) -> dict:
+    """Serve each call in arrival order at the first moment an organization's true limiter
+    admits it, if within `budget` of its arrival: the most any key pool could serve."""
+    from keymanager.testing.groqstub.limits import LIMITERS, prompt_tokens
+
+    limiter = LIMITERS[scenario["limiter"]]
+    orgs = [limiter(dict(scenario["limits"]), 60.0, 86400.0) for _ in range(ORGS)]
+    served, waits = 0, []
+    for i, arrival in enumerate(arrivals):
+        need = prompt_tokens(prompt(i)) + MAX_TOKENS
+        best = None
+        for org in orgs:
+            t = arrival
+            for _ in range(1000):
+                refusal = org.check(t, need)
+                if refusal is None:
+                    break
+                t += max(refusal.wait, 1e-3)
+            if t - arrival <= budget and (best is None or t < best[0]):
+                best = (t, org)
+        if best is not None:
+            t, org = best
+            entry = org.admit(t, need)
+            # Generous to the ideal: the reservation shrinks at once to a typical reply's total.
+            org.settle(entry, prompt_tokens(prompt(i)) + 60)
+            served += 1
+            waits.append(t - arrival + latency)
+    return {"served": served, "p95_wait": percentile(waits, 0.95) if waits else float("nan")}
+
+
 # ---------------------------------------------------------------------------------------
 # Driver processes
 
 
-def drive(system: str, rate: float, duration: float, threads: int, start_at: float, keys: list[str], seed: int):
-    """Poisson arrivals at `rate` per second for `duration`; returns one record per call."""
-    caller = make_caller(system, keys)
-    rng = random.Random(seed)
-    arrivals, t = [], rng.expovariate(rate)
-    while t < duration:
-        arrivals.append(t)
-        t += rng.expovariate(rate)
+def drive(system: str, arrivals: list[tuple[int, float]], threads: int, start_at: float, keys: list[str],
+          limits: dict) -> list[tuple[float, float, str]]:
+    """Fire the calls at their arrival times; one record (arrival, end, outcome) per call."""
+    caller = make_caller(system, keys, limits)
+    if system == "pool":
+        # Warm as a long-running worker would be: modules imported, database connected.
+        import groq  # noqa: F401
+        from django.db import connection
+
+        connection.ensure_connection()
     records: list[tuple[float, float, str]] = []
     lock = threading.Lock()
 
@@ -77,15 +142,19 @@ def drive(system: str, rate: float, duration: float, threads: int, start_at: flo
     while time.time() < start_at:
         time.sleep(0.005)
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        for i, arrival in enumerate(arrivals):
+        for i, arrival in arrivals:
             delay = start_at + arrival - time.time()
             if delay > 0:
                 time.sleep(delay)
-            pool.submit(one, seed * 100000 + i, arrival)
+            pool.submit(one, i, arrival)
+    if system == "pool":
+        from django.db import connections
+
+        connections.close_all()
     return records
 
 
-def make_caller(system: str, keys: list[str]):
+def make_caller(system: str, keys: list[str], limits: dict):
     base_url = os.environ["GROQ_BASE_URL"]
     if system == "pool":
         setup_django()
@@ -93,7 +162,7 @@ def make_caller(system: str, keys: list[str]):
 
         def call(i: int) -> str:
             try:
-                return complete(messages=prompt(i), max_tokens=MAX_TOKENS, purpose="bench").provider
+                return str(complete(messages=prompt(i), max_tokens=MAX_TOKENS, purpose="bench").provider)
             except PoolExhausted:
                 return "exhausted"
 
@@ -102,7 +171,7 @@ def make_caller(system: str, keys: list[str]):
     import groq
 
     if system == "sdk-1key":
-        client = groq.Groq(api_key=keys[0], base_url=base_url)  # the SDK's defaults: 2 retries
+        client = groq.Groq(api_key=keys[0], base_url=base_url, timeout=WAIT_BUDGET)  # the SDK's 2 retries
 
         def call(i: int) -> str:
             try:
@@ -114,35 +183,57 @@ def make_caller(system: str, keys: list[str]):
         return call
 
     if system == "roundrobin":
-        clients = [groq.Groq(api_key=k, base_url=base_url, max_retries=0) for k in keys]
+        clients = [groq.Groq(api_key=k, base_url=base_url, max_retries=0, timeout=WAIT_BUDGET) for k in keys]
         turn = itertools.count()
-        turn_lock = threading.Lock()
+        shared = threading.Lock()
+        retry_at = [0.0] * len(clients)
 
         def call(i: int) -> str:
-            with turn_lock:
+            deadline = time.time() + WAIT_BUDGET
+            with shared:
                 first = next(turn)
-            for j in range(len(clients)):
-                try:
-                    clients[(first + j) % len(clients)].chat.completions.create(
-                        model=MODEL, messages=prompt(i), max_completion_tokens=MAX_TOKENS
-                    )
-                    return "groq"
-                except groq.RateLimitError:
-                    continue
-            return "exhausted"
+            while True:
+                now = time.time()
+                for j in range(len(clients)):
+                    k = (first + j) % len(clients)
+                    if retry_at[k] > now:
+                        continue
+                    try:
+                        clients[k].chat.completions.create(
+                            model=MODEL, messages=prompt(i), max_completion_tokens=MAX_TOKENS
+                        )
+                        return "groq"
+                    except groq.RateLimitError as exc:
+                        wait = float(exc.response.headers.get("retry-after") or 1)
+                        retry_at[k] = time.time() + wait
+                soonest = min(retry_at)
+                if soonest > deadline:
+                    return "exhausted"
+                time.sleep(max(0.0, soonest - time.time()))
 
         return call
 
-    if system == "litellm":
+    if system.startswith("litellm"):
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
         from litellm import Router
 
+        litellm.suppress_debug_info = True
+        strategy = "usage-based-routing-v2" if system == "litellm-ubr2" else "simple-shuffle"
+        extra = {"redis_host": "127.0.0.1", "redis_port": 6379} if strategy == "usage-based-routing-v2" else {}
         router = Router(
             model_list=[
-                {"model_name": "m", "litellm_params": {"model": f"groq/{MODEL}", "api_key": k, "api_base": base_url + "/openai/v1"}}
+                {
+                    "model_name": "m",
+                    "litellm_params": {"model": f"groq/{MODEL}", "api_key": k, "api_base": base_url + "/openai/v1",
+                                       "rpm": limits["rpm"], "tpm": limits["tpm"]},
+                }
                 for k in keys
             ],
-            routing_strategy="simple-shuffle",
+            routing_strategy=strategy,
             num_retries=3,
+            timeout=WAIT_BUDGET,
+            **extra,
         )
 
         def call(i: int) -> str:
@@ -150,7 +241,7 @@ def make_caller(system: str, keys: list[str]):
                 router.completion(model="m", messages=prompt(i), max_tokens=MAX_TOKENS)
                 return "groq"
             except Exception as exc:
-                if "RateLimit" in type(exc).__name__:
+                if "RateLimit" in type(exc).__name__ or "No deployments available" in str(exc):
                     return "exhausted"
                 raise
 
@@ -162,13 +253,16 @@ def make_caller(system: str, keys: list[str]):
 # One run
 
 
-def run_once(system: str, load: float, args) -> dict:
+def run_once(system: str, scenario_name: str, load: float, args) -> dict:
     from keymanager.testing.groqstub import GroqStub, make_key
 
-    org_keys = {f"org_{n}": [make_key()] for n in range(1, ORGS + 1)}
+    scenario = SCENARIOS[scenario_name]
+    limits = scenario["limits"]
+    org_keys = {f"org_{n}": [make_key() for _ in range(scenario["keys_per_org"])] for n in range(1, ORGS + 1)}
     stub = GroqStub(
-        orgs={org: {"keys": keys, "limits": {MODEL: LIMITS}} for org, keys in org_keys.items()},
+        orgs={org: {"keys": keys, "limits": {MODEL: limits}} for org, keys in org_keys.items()},
         latency=args.latency,
+        limiter=scenario["limiter"],
         seed=1,
     ).start()
     openai_key = make_key("openai")
@@ -184,153 +278,136 @@ def run_once(system: str, load: float, args) -> dict:
     keys = [k for ks in org_keys.values() for k in ks]
     if system == "pool":
         create_database(args.db)
-        add_keys(org_keys, openai_key if args.openai else None)
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(1) as helper:  # Django's settings are read once per process
+            helper.apply(add_keys, (org_keys, openai_key if args.openai else None, scenario))
 
-    capacity = ORGS * LIMITS["rpm"] / 60.0
-    rate = load * capacity
-    start_at = time.time() + 4.0  # time for the workers to start Django
+    capacity = ORGS * limits["rpm"] / 60.0
+    arrivals = arrivals_for(load * capacity, args.duration, seed=args.seed)
+    ideal = earliest_slot_ideal(arrivals, scenario, WAIT_BUDGET, args.latency)
+    start_at = time.time() + 6.0  # time for the workers to start Django (and LiteLLM)
+    indexed = list(enumerate(arrivals))
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(args.procs) as procs:
         parts = procs.starmap(
             drive,
-            [(system, rate / args.procs, args.duration, args.threads, start_at, keys, 1 + p) for p in range(args.procs)],
+            [(system, indexed[p :: args.procs], args.threads, start_at, keys, limits) for p in range(args.procs)],
         )
     records = [r for part in parts for r in part]
-    stats, ostats = stub.stats(), ostub.stats()
+    stats = stub.stats()
     stub.stop()
     ostub.stop()
-    return summarize(system, load, records, stats, ostats, capacity, args.duration)
+    return summarize(system, scenario_name, load, records, stats, ideal)
 
 
-def add_keys(org_keys: dict[str, list[str]], openai_key: str | None) -> None:
+def add_keys(org_keys: dict[str, list[str]], openai_key: str | None, scenario: dict) -> None:
     setup_django()
     from django.db import connections
 
-    from keymanager.models import Limit
-    from keymanager.services.keys import key_add
+    from keymanager.services.keys import key_add, keys_import_env
+    from keymanager.services.limits import limit_set
 
-    for org, keys in org_keys.items():
-        for key in keys:
-            key_add(provider="groq", name=f"{org}-key", secret=key, organization=org)
-        Limit.objects.update_or_create(provider="groq", organization=org, model=MODEL, defaults=LIMITS)
+    if scenario["keys_per_org"] > 1:
+        # As an operator would: GROQ_API_KEY, GROQ_API_KEY2, ... with no organizations stated.
+        flat = [k for keys in org_keys.values() for k in keys]
+        keys_import_env({f"GROQ_API_KEY{'' if i == 1 else i}": k for i, k in enumerate(flat, start=1)})
+    else:
+        for org, keys in org_keys.items():
+            for key in keys:
+                key_add(provider="groq", name=f"{org}-key", secret=key,
+                        organization=org if scenario["tell"] else "")
+    if scenario["tell"]:
+        limit_set(provider="groq", model=MODEL, **scenario["limits"])
     if openai_key:
         key_add(provider="openai", name="openai", secret=openai_key, organization="openai_org")
     connections.close_all()
 
 
-def summarize(system, load, records, stats, ostats, capacity, duration) -> dict:
+def summarize(system, scenario, load, records, stats, ideal) -> dict:
     outcomes = Counter(outcome for _, _, outcome in records)
-    latencies = [end - arrival for arrival, end, _ in records]
     served_groq = outcomes.get("groq", 0)
-    per_key = [v["by_status"].get("200", 0) for v in stats["by_key"].values()]
-    mean = sum(per_key) / len(per_key) if per_key else 0
-    other = sum(n for name, n in outcomes.items() if name.startswith("other:"))
+    served_latency = [end - arrival for arrival, end, o in records if o in ("groq", "openai")]
+    exhausted_after = [end - arrival for arrival, end, o in records if o == "exhausted"]
+    refused = stats["by_status"].get("429", 0)
     return {
         "system": system,
+        "scenario": scenario,
         "load": load,
-        "requests": len(records),
+        "calls": len(records),
+        "ideal": ideal["served"],
         "groq": served_groq,
         "openai": outcomes.get("openai", 0),
         "exhausted": outcomes.get("exhausted", 0),
-        "other": other,
+        "other": sum(n for name, n in outcomes.items() if name.startswith("other:")),
         "other_kinds": {k: v for k, v in outcomes.items() if k.startswith("other:")},
-        "r429": stats["by_status"].get("429", 0),
-        "refused_per_100": 100 * stats["by_status"].get("429", 0) / max(1, served_groq),
-        "groq_share_of_calls": served_groq / max(1, len(records)),
-        "capacity_used": served_groq / (capacity * duration),
-        "key_spread": (max(per_key) / max(1, min(per_key))) if per_key else float("nan"),
-        "key_dev": max(abs(n - mean) / mean for n in per_key) if mean else float("nan"),
+        "r429": refused,
+        "refused_per_100": 100 * refused / max(1, served_groq),
+        "of_ideal": served_groq / max(1, ideal["served"]),
+        "groq_share": served_groq / max(1, len(records)),
+        "p50": percentile(served_latency, 0.50),
+        "p95": percentile(served_latency, 0.95),
+        "ideal_p95": ideal["p95_wait"],
+        "exhausted_p95": percentile(exhausted_after, 0.95) if exhausted_after else float("nan"),
         "over_budget": stats["over_budget"],
-        "p50": percentile(latencies, 0.50),
-        "p95": percentile(latencies, 0.95),
-        "p99": percentile(latencies, 0.99),
-        "max_latency": max(latencies) if latencies else float("nan"),
-        "timeline": [(round(end, 2), outcome) for _, end, outcome in records],
     }
-
-
-# ---------------------------------------------------------------------------------------
 
 
 def print_table(rows: list[dict]) -> None:
     head = (
-        f"{'system':11} {'load':>5} {'calls':>6} {'groq':>5} {'openai':>6} {'exhst':>5} {'other':>5} {'429s':>5} "
-        f"{'429/100':>7} {'groq%':>6} {'cap%':>6} {'spread':>6} {'dev%':>5} {'p50 s':>6} {'p95 s':>6} {'p99 s':>6}"
+        f"{'scenario':9} {'system':16} {'load':>5} {'calls':>5} {'ideal':>5} {'groq':>5} {'of ideal':>8} "
+        f"{'groq%':>6} {'openai':>6} {'exhst':>5} {'other':>5} {'429s':>5} {'429/100':>7} "
+        f"{'p50 s':>6} {'p95 s':>6} {'ideal p95':>9} {'exhst p95':>9}"
     )
     print(head)
     print("-" * len(head))
     for r in rows:
         print(
-            f"{r['system']:11} {r['load']:>5.0%} {r['requests']:>6} {r['groq']:>5} {r['openai']:>6} "
-            f"{r['exhausted']:>5} {r['other']:>5} {r['r429']:>5} {r['refused_per_100']:>7.2f} "
-            f"{r['groq_share_of_calls']:>6.1%} {r['capacity_used']:>6.1%} {r['key_spread']:>6.2f} "
-            f"{r['key_dev']:>5.0%} {r['p50']:>6.2f} {r['p95']:>6.2f} {r['p99']:>6.2f}"
+            f"{r['scenario']:9} {r['system']:16} {r['load']:>5.0%} {r['calls']:>5} {r['ideal']:>5} {r['groq']:>5} "
+            f"{r['of_ideal']:>8.3f} {r['groq_share']:>6.1%} {r['openai']:>6} {r['exhausted']:>5} {r['other']:>5} "
+            f"{r['r429']:>5} {r['refused_per_100']:>7.2f} {r['p50']:>6.2f} {r['p95']:>6.2f} {r['ideal_p95']:>9.2f} "
+            f"{r['exhausted_p95']:>9.2f}"
         )
-
-
-def plot(rows: list[dict], path: str, duration: float) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("(matplotlib not installed: no plot; pip install matplotlib)")
-        return
-    fig, axes = plt.subplots(len(rows), 1, figsize=(10, 2.2 * len(rows)), sharex=True)
-    for ax, row in zip(axes if len(rows) > 1 else [axes], rows, strict=True):
-        seconds = int(math.ceil(duration)) + 30
-        served = [0] * seconds
-        refused = [0] * seconds
-        for end, outcome in row["timeline"]:
-            idx = min(seconds - 1, int(end))
-            (served if outcome == "groq" else refused)[idx] += 1
-        ax.plot(served, label="served by Groq", lw=0.8)
-        ax.plot(refused, label="not served by Groq", lw=0.8)
-        ax.set_title(f"{row['system']} at {row['load']:.0%} load", fontsize=9)
-        ax.legend(fontsize=7, loc="upper right")
-    axes_list = axes if len(rows) > 1 else [axes]
-    axes_list[-1].set_xlabel("seconds")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    print(f"plot: {path}")
+        if r["other_kinds"]:
+            print(f"{'':9} other: {r['other_kinds']}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
-    parser.add_argument("--duration", type=float, default=180.0, help="seconds per run (default 180)")
-    parser.add_argument("--loads", default="0.5,0.9,1.5", help="shares of capacity (default 0.5,0.9,1.5)")
-    parser.add_argument("--systems", default="pool,sdk-1key,roundrobin", help="add litellm if installed")
+    parser.add_argument("--duration", type=float, default=90.0, help="seconds of arrivals per run (default 90)")
+    parser.add_argument("--loads", default="0.9,1.5", help="shares of the true capacity (default 0.9,1.5)")
+    parser.add_argument("--scenarios", default="told,learned,bucket,orgs")
+    parser.add_argument("--systems", default="pool,litellm-ubr2,litellm-shuffle,roundrobin,sdk-1key")
+    parser.add_argument("--baselines-in", default="told", help="scenarios that also run the baselines")
     parser.add_argument("--procs", type=int, default=4, help="driver OS processes (default 4)")
-    parser.add_argument("--threads", type=int, default=48, help="threads per process (default 48)")
+    parser.add_argument("--threads", type=int, default=64, help="threads per process (default 64)")
     parser.add_argument("--latency", type=float, default=0.2, help="stand-in reply latency, seconds")
-    parser.add_argument("--no-openai", dest="openai", action="store_false", help="no OpenAI key in the pool")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--openai", action="store_true", help="give the pool an OpenAI key too (own column)")
     parser.add_argument("--json", help="write all results to this file")
-    parser.add_argument("--plot", help="write a PNG plot (needs matplotlib)")
     args = parser.parse_args()
 
-    configure_environment(args.db)
-    loads = [float(x) for x in args.loads.split(",")]
+    configure_environment(args.db, name="cosmosquest_bench_goodput", KEYMANAGER_WAIT_BUDGET=str(WAIT_BUDGET))
     systems = args.systems.split(",")
-    if "litellm" in systems:
+    if any(s.startswith("litellm") for s in systems):
         try:
             import litellm  # noqa: F401
         except ImportError:
-            print("litellm is not installed: skipping that baseline")
-            systems.remove("litellm")
+            print("litellm is not installed (pip install -r bench/requirements.txt): skipping it")
+            systems = [s for s in systems if not s.startswith("litellm")]
     rows = []
-    for load in loads:
-        for system in systems:
-            print(f"... {system} at {load:.0%} for {args.duration:.0f}s", flush=True)
-            rows.append(run_once(system, load, args))
-    print(f"\n{ORGS} organizations x 1 key, {LIMITS['rpm']} RPM / {LIMITS['tpm']} TPM each, "
-          f"{args.duration:.0f} s per run, {args.procs} processes, db={args.db}, cores={os.cpu_count()}")
+    for scenario in args.scenarios.split(","):
+        for load in (float(x) for x in args.loads.split(",")):
+            for system in systems:
+                if system != "pool" and scenario not in args.baselines_in.split(","):
+                    continue
+                print(f"... {scenario}: {system} at {load:.0%} for {args.duration:.0f}s", flush=True)
+                rows.append(run_once(system, scenario, load, args))
+    print(f"\n{ORGS} organizations, wait budget {WAIT_BUDGET:.0f} s, {args.duration:.0f} s of arrivals per run, "
+          f"{args.procs} processes, stand-in latency {args.latency} s, db={args.db}, cores={os.cpu_count()}")
     print_table(rows)
     if args.json:
-        Path(args.json).write_text(json.dumps([{k: v for k, v in r.items() if k != "timeline"} for r in rows], indent=2))
-    if args.plot:
-        plot(rows, args.plot, args.duration)
+        Path(args.json).write_text(json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 `.env.example` lists every variable. With DEBUG off, a missing SECRET_KEY or
 KEY_ENCRYPTION_KEYS stops start-up; with DEBUG on, development values are generated once
-into the git-ignored `.dev-secrets.env` so that the first `make run` just works.
+into the git-ignored `.dev-secrets.env` so that the first `make run` just works. A checkout
+that has that file is a development checkout: DEBUG defaults to on there, so that
+`manage.py ...` works as the README prints it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from cosmosquest.database import database_config
 from cosmosquest.devsecrets import ensure_dev_secrets
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -55,17 +58,20 @@ def _rate(raw: str) -> str:
     return raw
 
 
-DEBUG = _get("DEBUG", False, _bool)
+DEV_SECRETS = BASE_DIR / ".dev-secrets.env"
+# Production sets DEBUG=false (deploy/production.env.example), so it never reads the file, and its
+# `check --deploy` refuses DEBUG on (security.W018).
+DEBUG = _get("DEBUG", DEV_SECRETS.exists(), _bool)
 if DEBUG:
-    ensure_dev_secrets(BASE_DIR / ".dev-secrets.env", env)
+    ensure_dev_secrets(DEV_SECRETS, env)
 
 
 def _required(name: str) -> str:
     value = env.str(name, default="").strip()
     if not value:
         raise ImproperlyConfigured(
-            f"{name} is not set. Set it in the environment (see .env.example); "
-            "in development set DEBUG=true to have one generated."
+            f"{name} is not set. Set it in the environment (see .env.example); on a development "
+            "checkout run `make run` once (or set DEBUG=true) to have one generated into .dev-secrets.env."
         )
     return value
 
@@ -81,10 +87,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django_q",
     "django_ratelimit",
     "keymanager",
     "quests",
+    # After keymanager, whose `qcluster` command (one that stops on a signal) replaces django-q2's.
+    "django_q",
     "axes",
 ]
 
@@ -124,9 +131,7 @@ WSGI_APPLICATION = "cosmosquest.wsgi.application"
 # SQLite is the embedded default. WAL lets readers run beside the one writer, and
 # IMMEDIATE transactions take the write lock at BEGIN, which is what makes the key
 # pool's "choose and stamp a key" transaction a real lock on SQLite.
-DATABASES = {
-    "default": env.db_url_config(_get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}", str))
-}
+DATABASES = {"default": database_config(_get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}", str))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {

@@ -23,15 +23,19 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from keymanager import admin_logs  # noqa: F401  (registers the log admins)
 from keymanager.admin_forms import KeyAddForm, KeyChangeForm
+from keymanager.conf import default_model
 from keymanager.models import Cooldown, Key, Limit, Provider
 from keymanager.selectors import KeyState, key_states
+from keymanager.selectors.usage import Stats, usage_stats
+from keymanager.services import key_records
 from keymanager.services import keys as key_services
-from keymanager.services.config import default_model
-from keymanager.services.reports import Stats, usage_stats
 
 admin.site.site_header = "CosmosQuest administration"
 admin.site.site_title = "CosmosQuest admin"
 admin.site.index_title = "Key pool and game"
+# The navigation sidebar repeats the index and takes 300 px of every page: without it the key and
+# usage-log lists show all their columns beside their filters at 1280 px.
+admin.site.enable_nav_sidebar = False
 
 sensitive = method_decorator(sensitive_post_parameters("secret"))
 
@@ -55,6 +59,10 @@ def _active_cooldown_end():
     )
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 class StateFilter(admin.SimpleListFilter):
     title = "state"
     parameter_name = "state"
@@ -74,21 +82,16 @@ class StateFilter(admin.SimpleListFilter):
 
 @admin.register(Key)
 class KeyAdmin(admin.ModelAdmin):
+    # Few enough columns to fit beside the filters at 1280 px: related figures share a cell.
     list_display = [
-        "name",
-        "provider",
-        "organization",
-        "masked_key",
+        "name_and_key",
+        "provider_and_organization",
         "state_badge",
-        "success_rate_24h",
-        "calls_24h",
-        "rate_limited_24h",
-        "errors_24h",
-        "tokens_24h",
-        "last_used_at",
+        "usage_24h",
+        "last_used",
         "order",
     ]
-    list_display_links = ["name"]
+    list_display_links = ["name_and_key"]
     list_editable = ["order"]
     list_filter = ["provider", StateFilter, ("organization", admin.AllValuesFieldListFilter)]
     search_fields = ["name"]  # by name only: never by anything derived from the secret
@@ -153,6 +156,35 @@ class KeyAdmin(admin.ModelAdmin):
             day = obj.cq_day = usage_stats(since=now - timedelta(hours=24), until=now, by=("key",)).get((obj.pk,), Stats())
         return day
 
+    @admin.display(description="name", ordering="name")
+    def name_and_key(self, obj: Key) -> str:
+        return format_html('{}<br><code class="cq-nowrap cq-small">{}</code>', obj.name, obj.masked or "–")
+
+    @admin.display(description="provider · org", ordering="provider")
+    def provider_and_organization(self, obj: Key) -> str:
+        return format_html('{}<br><span class="cq-muted cq-small">{}</span>', obj.get_provider_display(),
+                           obj.organization or "(unknown)")
+
+    @admin.display(description="last 24 h")
+    def usage_24h(self, obj: Key) -> str:
+        day = self._day(obj)
+        if not day.attempts:
+            return format_html('<span class="cq-muted">{}</span>', "no calls")
+        rate = "–" if day.success_rate is None else f"{day.success_rate:.1%} ok"
+        return format_html(
+            '<span class="cq-nowrap">{} · {}</span><br>'
+            '<span class="cq-muted cq-small">{} × 429 · {} · {} tokens</span>',
+            _count(day.attempts, "call"), rate, f"{day.rate_limited:,}", _count(day.errors, "error"),
+            f"{day.total_tokens:,}",
+        )
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, obj: Key) -> str:
+        if obj.last_used_at is None:
+            return "–"
+        return format_html('<span class="cq-nowrap">{}</span><br><span class="cq-muted cq-small">{}</span>',
+                           f"{obj.last_used_at:%Y-%m-%d}", f"{obj.last_used_at:%H:%M:%S} UTC")
+
     @admin.display(description="key")
     def masked_key(self, obj: Key) -> str:
         return format_html('<code class="cq-nowrap">{}</code>', obj.masked) if obj.masked else "–"
@@ -165,26 +197,6 @@ class KeyAdmin(admin.ModelAdmin):
     def state_detail(self, obj: Key):
         return render_to_string("keymanager/state_badge.html", {"state": self._state(obj)})
 
-    @admin.display(description="success 24 h")
-    def success_rate_24h(self, obj: Key) -> str:
-        rate = self._day(obj).success_rate
-        return "–" if rate is None else f"{rate:.1%}"
-
-    @admin.display(description="calls 24 h")
-    def calls_24h(self, obj: Key) -> str:
-        return f"{self._day(obj).attempts:,}"
-
-    @admin.display(description="429s 24 h")
-    def rate_limited_24h(self, obj: Key) -> str:
-        return f"{self._day(obj).rate_limited:,}"
-
-    @admin.display(description="errors 24 h")
-    def errors_24h(self, obj: Key) -> str:
-        return f"{self._day(obj).errors:,}"
-
-    @admin.display(description="tokens 24 h")
-    def tokens_24h(self, obj: Key) -> str:
-        return f"{self._day(obj).total_tokens:,}"
 
     # --- add and change: through the key service -----------------------------------------
 
@@ -217,8 +229,9 @@ class KeyAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj: Key, form, change: bool) -> None:
+        # The change form and the list's editable "order" column alike.
         if change:
-            super().save_model(request, obj, form, change)
+            key_records.key_update(key_id=obj.pk, name=obj.name, organization=obj.organization, order=obj.order)
             return
         data = form.cleaned_data
         key = key_services.key_add(
@@ -231,6 +244,13 @@ class KeyAdmin(admin.ModelAdmin):
         # The service built and saved the row; admin goes on with that row (for its log entry).
         obj.pk = key.pk
         obj.refresh_from_db()
+
+    def delete_model(self, request, obj: Key) -> None:
+        key_records.key_delete(key_id=obj.pk)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for key_id in queryset.values_list("pk", flat=True):
+            key_records.key_delete(key_id=key_id)
 
     # --- actions -------------------------------------------------------------------------
 
@@ -278,12 +298,10 @@ class KeyAdmin(admin.ModelAdmin):
     @admin.action(description="Renumber order 1, 2, 3… per provider (keeps the current sequence)", permissions=["change"])
     def renumber_keys(self, request, queryset):
         changed = 0
-        for provider in queryset.values_list("provider", flat=True).distinct():
-            for position, key in enumerate(Key.objects.filter(provider=provider).order_by("order", "id"), start=1):
-                if key.order != position:
-                    Key.objects.filter(pk=key.pk).update(order=position)
-                    self.log_change(request, key, f"Order {key.order} → {position}.")
-                    changed += 1
+        for provider in queryset.order_by().values_list("provider", flat=True).distinct():
+            for step in key_records.keys_renumber(provider=provider):
+                self.log_change(request, step.key, f"Order {step.old} → {step.new}.")
+                changed += 1
         self.message_user(request, f"Renumbered {changed} key(s).", messages.SUCCESS)
 
     # --- buttons on the change page: the same services, one key -----------------------------

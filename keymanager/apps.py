@@ -8,6 +8,7 @@ class KeymanagerConfig(AppConfig):
     verbose_name = "Key pool"
 
     def ready(self) -> None:
+        from keymanager import checks  # noqa: F401  (registers the start-up checks)
         from keymanager.models import Limit
         from keymanager.services.limits import limit_saved
 

@@ -242,7 +242,7 @@ class Limit(models.Model):
 
 class Budget(models.Model):
     """One row per (provider, organization, model): what that budget has admitted, as a
-    bounded summary (`state`, see services/ledger.py), and what the provider told us.
+    bounded summary (`state`, see keymanager/ledger.py), and what the provider told us.
 
     Acquire reads the row, decides and writes it back with a compare-and-swap on `version`.
     Finished calls do not read it: they append short events to `inbox` (settle the tokens,

@@ -15,8 +15,10 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
+from keymanager.selectors.usage import usage_stats
 from keymanager.services import alerts, probes, retention, rollups
-from keymanager.services.reports import curated_fallbacks, usage_stats
+from keymanager.services.fallbacks import curated_fallbacks
+from keymanager.services.usage_table import render_table, report_rows
 
 logger = logging.getLogger("keymanager.tasks")
 
@@ -59,8 +61,6 @@ def prune_usage() -> dict:
 
 def send_daily_report() -> str:
     """Mail admins the last 24 hours by key (the `usage_report` table)."""
-    from keymanager.management.commands.usage_report import render_table, report_rows
-
     now = timezone.now()
     since = now - timedelta(hours=24)
     stats = usage_stats(since=since, until=now, by=("key",))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from quests.models import DailyMission, Player, Quest, QuestRun, RunStatus, Tier
+from quests.models import DailyMission, Player, Quest, QuestRun, RunSource, RunStatus, Tier
 from quests.services.scoring import streak_current
 
 
@@ -175,3 +175,19 @@ def daily_card(*, player: Player | None) -> dict | None:
     if mission is None:
         return {"mission": None, "run": None}
     return {"mission": mission, "run": daily_run(mission=mission, player=player)}
+
+
+def archive_serves(*, since: datetime, until: datetime, by: str | None = None) -> dict[tuple, int]:
+    """Runs served from the curated archive in [since, until): the game's fallback when the key
+    pool cannot serve. Registered with the pool's reports (quests/apps.py); grouped by "day"
+    or "quest" (number), or {(): n} for the whole range."""
+    runs = QuestRun.objects.filter(source=RunSource.ARCHIVE, created_at__gte=since, created_at__lt=until)
+    if by is None:
+        return {(): runs.count()}
+    if by == "day":
+        rows = runs.annotate(g=TruncDate("created_at")).values("g").annotate(n=Count("id")).order_by()
+    elif by == "quest":
+        rows = runs.values(g=F("quest__number")).annotate(n=Count("id")).order_by()
+    else:
+        return {}
+    return {(row["g"],): row["n"] for row in rows}

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from cosmosquest.security import client_ip
 from quests import selectors
@@ -64,7 +64,7 @@ def _not_found(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe  # HEAD too: uptime monitors probe the home page with it
 def star_map(request: HttpRequest) -> HttpResponse:
     player = player_current(request)
     context = {

@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import string
 from dataclasses import dataclass, field
 
 import pytest
+from django.conf import settings as django_settings
 
 from keymanager.models import Key, Provider
 from keymanager.services.complete import forget_fallback
 from keymanager.services.keys import key_add
 from keymanager.services.providers import forget_clients
 from keymanager.testing.groqstub import GroqStub
+from tests.browser import browser_missing
+
+
+def pytest_configure(config):
+    # CI sets CQ_REQUIRE_BROWSER=1: a machine without chromium or Playwright must fail the run,
+    # not skip the browser tests and pass.
+    if os.environ.get("CQ_REQUIRE_BROWSER") == "1":
+        missing = browser_missing()
+        if missing:
+            raise pytest.UsageError(f"CQ_REQUIRE_BROWSER=1 but the browser tests cannot run: {missing}")
+
+
+def pytest_collection_modifyitems(config, items):
+    on_postgres = django_settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    needs_postgres = pytest.mark.skip(reason="PostgreSQL only (run with DATABASE_URL=postgres://...)")
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(needs_postgres)
+        if "browser" in item.keywords:
+            item.add_marker(pytest.mark.slow)  # a chromium per test
+
 
 ALPHABET = string.ascii_letters + string.digits
 MODEL = "openai/gpt-oss-20b"

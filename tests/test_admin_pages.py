@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from model_bakery import baker
 
+from keymanager.ledger import HEADER, REFUSAL, Ledger
 from keymanager.models import (
     Budget,
     Cooldown,
@@ -24,7 +25,6 @@ from keymanager.models import (
     UsageLog,
 )
 from keymanager.services.keys import key_add, key_disable
-from keymanager.services.ledger import HEADER, REFUSAL, Ledger
 from keymanager.services.outcomes import cool_down
 from keymanager.services.rollups import rollup_usage
 from tests.conftest import MODEL, make_secret

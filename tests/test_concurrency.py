@@ -70,6 +70,7 @@ def test_threads_never_overrun_a_budget(pool_factory, settings):
     check_budgets(pool.stub, orgs=3, served=results["served"])
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_processes_never_overrun_a_budget(pool_factory, settings):
     # PostgreSQL: SKIP LOCKED row locks; SQLite (a file in tests): IMMEDIATE transactions.

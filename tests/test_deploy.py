@@ -9,28 +9,48 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
+
+pytestmark = pytest.mark.slow  # each test starts manage.py or gunicorn in a fresh process
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "DJANGO_SETTINGS_MODULE": "cosmosquest.settings",
-        "DEBUG": "false",
+RECIPE_ENV = ROOT / "deploy" / "production.env.example"
+PLACEHOLDER = "change-me"
+
+
+def recipe_env() -> dict[str, str]:
+    """deploy/production.env.example as systemd's EnvironmentFile= reads it: KEY=VALUE lines,
+    '#' comments."""
+    env = {}
+    for line in RECIPE_ENV.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", ";")):
+            name, _, value = line.partition("=")
+            env[name.strip()] = value.strip()
+    return env
+
+
+def production_env(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
+    """The shipped recipe file itself, with only its "change-me" placeholders filled in (as the
+    operator is told to), plus what a systemd service has anyway."""
+    fills = {
         "SECRET_KEY": secrets.token_urlsafe(50),
         "KEY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "ALLOWED_HOSTS": "cosmosquest.example.org",
-        "CSRF_TRUSTED_ORIGINS": "https://cosmosquest.example.org",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
-        "BEHIND_TLS_PROXY": "true",
-        "SECURE_SSL_REDIRECT": "true",
-        "SECURE_HSTS_SECONDS": "31536000",
-        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
-        "SECURE_HSTS_PRELOAD": "true",
+        "STATUS_TOKEN": secrets.token_urlsafe(32),
     }
+    env = {}
+    for name, value in recipe_env().items():
+        if PLACEHOLDER in value:
+            value = fills.get(name) or value.replace(PLACEHOLDER, secrets.token_urlsafe(16))
+        env[name] = value
+    env.update(
+        PATH=os.environ.get("PATH", "/usr/bin:/bin"),
+        HOME=str(tmp_path),
+        DJANGO_SETTINGS_MODULE="cosmosquest.settings",
+    )
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
 
@@ -43,10 +63,29 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_check_deploy_is_clean_with_production_settings(tmp_path):
-    result = manage(production_env(tmp_path), "check", "--deploy", "--fail-level", "WARNING")
+def web_unit_check_command() -> list[str]:
+    """The arguments of manage.py in the web unit's ExecStartPre (what systemd runs)."""
+    for line in (ROOT / "deploy" / "cosmosquest-web.service").read_text().splitlines():
+        if line.startswith("ExecStartPre=") and "manage.py check" in line:
+            return line.split("manage.py", 1)[1].split()
+    raise AssertionError("the web unit runs no `manage.py check` before starting")
+
+
+def test_the_web_units_check_passes_with_the_shipped_recipe_env(tmp_path):
+    args = web_unit_check_command()
+    assert args[:2] == ["check", "--deploy"] and "WARNING" in args
+    result = manage(production_env(tmp_path), *args)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_the_recipe_env_as_shipped_fails_the_check_naming_its_placeholders(tmp_path):
+    shipped = {**recipe_env(), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+               "DJANGO_SETTINGS_MODULE": "cosmosquest.settings"}
+    result = manage(shipped, *web_unit_check_command())
+    assert result.returncode != 0
+    for named in ("SECRET_KEY", "KEY_ENCRYPTION_KEYS", "STATUS_TOKEN"):
+        assert named in result.stderr, named
 
 
 def test_check_deploy_names_what_is_missing_without_https_settings(tmp_path):
@@ -93,3 +132,5 @@ def test_the_recipe_env_lists_every_production_setting():
     for unit in ("cosmosquest-web.service", "cosmosquest-qcluster.service"):
         text = (ROOT / "deploy" / unit).read_text()
         assert "EnvironmentFile=/etc/cosmosquest/production.env" in text and "Restart=always" in text
+    # Only the main qcluster process gets SIGTERM; it stops the rest in order (test_qcluster_signals).
+    assert "KillMode=mixed" in (ROOT / "deploy" / "cosmosquest-qcluster.service").read_text()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import os
 import string
+import sys
+from collections import Counter, defaultdict
 from urllib.parse import quote
 
 import pytest
@@ -37,17 +39,32 @@ settings.register_profile("ci", max_examples=50, **COMMON)
 settings.register_profile("long", max_examples=1000, **COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("game_settings", "seeded")]
+# Slow: 50 generated cases per test (1,000 with HYPOTHESIS_PROFILE=long).
+pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.usefixtures("game_settings", "seeded")]
 
 # Text as browsers and scripts send it: any unicode, with controls, NULs and surrogates left out
 # only where an HTTP client could not send them at all.
 ANY_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=80)
 FORM_VALUE = st.one_of(ANY_TEXT, st.integers().map(str), st.sampled_from(["", "0", "-1", "3", "99", "1e9", "null"]))
-CASES = {"tried": 0}
+# Per fuzz test: cases tried and server errors seen (a 5xx, or an unexpected exception from a
+# command), checked by the module's last test.
+CASES: dict[str, Counter] = defaultdict(Counter)
+_running = {"test": ""}
+
+
+@pytest.fixture(autouse=True)
+def _count_cases_of_this_test(request):
+    _running["test"] = request.node.originalname
+    yield
+
+
+def tried(*, server_error: bool = False) -> None:
+    CASES[_running["test"]]["cases"] += 1
+    CASES[_running["test"]]["server_errors"] += server_error
 
 
 def no_server_error(response, what: str) -> None:
-    CASES["tried"] += 1
+    tried(server_error=response.status_code >= 500)
     assert response.status_code < 500, (what, response.status_code, response.content[:500])
 
 
@@ -225,7 +242,6 @@ def test_fuzz_admin_key_form(admin_client, provider, name, secret, organization,
 def test_fuzz_command_arguments(command, args):
     limits, keys, logs = list(Limit.objects.values()), list(Key.objects.values()), UsageLog.objects.count()
     out = io.StringIO()
-    CASES["tried"] += 1
     try:
         call_command(*command, *args, stdout=out, stderr=out)
         rejected = False
@@ -235,6 +251,10 @@ def test_fuzz_command_arguments(command, args):
     except SystemExit as exc:  # `keys status` exits 1 when no key is available: its documented job
         assert command == ("keys", "status") and exc.code in (0, 1, 2), (command, args, exc.code)
         rejected = False
+    except Exception:
+        tried(server_error=True)
+        raise
+    tried()
     if rejected:
         assert list(Limit.objects.values()) == limits and list(Key.objects.values()) == keys
         assert UsageLog.objects.count() == logs
@@ -249,17 +269,32 @@ def test_fuzz_keys_add_from_stdin(monkeypatch, secret):
     keys = Key.objects.count()
     monkeypatch.setattr("sys.stdin", io.StringIO(secret + "\n"))
     out = io.StringIO()
-    CASES["tried"] += 1
     try:
         call_command("keys", "add", stdout=out, stderr=out)
         assert Key.objects.count() == keys + 1
     except CommandError as exc:
         assert str(exc).strip()
         assert Key.objects.count() == keys
+    except Exception:
+        tried(server_error=True)
+        raise
+    tried()
     if len(secret.strip()) >= 20:
         assert secret.strip() not in out.getvalue()
 
 
-def test_zz_report_cases(capsys):
+def test_zz_every_fuzz_test_tried_its_cases_without_a_server_error(request, capsys):
+    """Last in the module: every fuzz test selected in this run went through the endpoint with
+    generated cases (not zero, not a handful), and no case met a server error."""
+    selected = {item.originalname for item in request.session.items
+                if item.module is sys.modules[__name__] and item.originalname.startswith("test_fuzz_")}
+    if not selected:
+        pytest.skip("no fuzz test selected in this run")
+    least = min(10, settings.default.max_examples)
+    short = {name: CASES[name]["cases"] for name in sorted(selected) if CASES[name]["cases"] < least}
+    assert not short, f"fuzz tests that tried fewer than {least} cases: {short}"
+    errors = {name: CASES[name]["server_errors"] for name in sorted(selected) if CASES[name]["server_errors"]}
+    assert not errors, f"server errors: {errors}"
+    total = sum(CASES[name]["cases"] for name in selected)
     with capsys.disabled():
-        print(f"\nfuzz: {CASES['tried']} cases through the endpoints and commands, 0 server errors")
+        print(f"\nfuzz: {total} cases through the endpoints and commands, {sum(errors.values())} server errors")

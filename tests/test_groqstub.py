@@ -301,6 +301,7 @@ def test_it_never_exposes_full_keys_in_stats():
     assert KEY_A.startswith("gsk_") and len(KEY_A) == 56
 
 
+@pytest.mark.slow
 def test_it_admits_exactly_the_budget_under_concurrency():
     with make_stub({"rpm": 20}) as stub:
         def one(i: int) -> int:

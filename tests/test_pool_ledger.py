@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from keymanager.services.ledger import (
+from keymanager.ledger import (
     DAY,
     HEADER,
     MARGIN,

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from keymanager.conf import pool_settings
 from keymanager.models import Budget, Cooldown, CooldownReason, Key, Outcome, UsageLog
 from keymanager.selectors import budget_usage
 from keymanager.services import PoolExhausted, RequestRejected, complete
-from keymanager.services.config import pool_settings
 from keymanager.services.outcomes import cool_down
 from tests.conftest import MODEL
 

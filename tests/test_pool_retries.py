@@ -157,8 +157,8 @@ def test_when_openai_can_take_over_groq_does_not_wait_past_the_time_kept_for_it(
     pool = pool_factory(orgs=1, limits={**ROOMY, "rpm": 1}, openai_keys=1)
     complete(messages=MESSAGES, max_tokens=20)
     # Make the Groq minute free up 2.5 s from now: within the 3 s budget, not within 1.5 s.
+    from keymanager.ledger import Ledger
     from keymanager.models import Budget
-    from keymanager.services.ledger import Ledger
 
     budget = Budget.objects.get(provider="groq")
     ledger = Ledger.loads(budget.state)

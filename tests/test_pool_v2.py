@@ -12,11 +12,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from model_bakery import baker
 
+from keymanager.ledger import MINUTE, REFUSAL, Ledger
 from keymanager.models import Budget, Key, OrganizationChange, OrganizationSource, UsageLog
 from keymanager.selectors import budget_usage
 from keymanager.services import PoolExhausted, complete
 from keymanager.services.keys import key_add, keys_import_env
-from keymanager.services.ledger import MINUTE, REFUSAL, Ledger
 from keymanager.services.selection import acquire
 from keymanager.testing.groqstub import GroqStub
 from tests.conftest import MODEL, make_secret
@@ -245,3 +245,13 @@ def test_the_compiled_read_returns_what_the_orm_query_does(pool_factory):
     assert got == expected and len(got) == 5
     assert got[0]["key_cooling"] is not None and got[2]["org_cooling"] is not None
     assert got[4]["org_cooling"] is None  # a cooldown on another model does not hold it
+
+
+def test_the_dashboard_card_shows_what_the_provider_last_reported(pool_factory, admin_client):
+    from django.urls import reverse
+
+    pool_factory(orgs=1)
+    complete(messages=MESSAGES, max_tokens=20)
+    usage = budget_usage(Budget.objects.get())
+    html = admin_client.get(reverse("api-dashboard")).content.decode()
+    assert f"{usage.reported_remaining_requests:,} req · {usage.reported_remaining_tokens:,} tok" in html

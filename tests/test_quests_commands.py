@@ -35,7 +35,14 @@ def test_it_refills_on_demand(pool_factory, settings):
 
 
 def test_it_reports_an_exhausted_pool_without_failing():
-    assert "Stopped early" in run("refill")
+    assert "Generated no runs: pool headroom 0%" in run("refill")
+
+
+def test_it_says_when_nothing_was_generated_because_the_buffer_is_full(settings):
+    settings.QUESTS = {"buffer_size": 1}
+    for number in range(1, 6):
+        make_run(quest_number=number)
+    assert run("refill").strip() == "Generated no runs: the buffer is full (1 run(s) per quest, QUESTS_BUFFER_SIZE)."
 
 
 def test_it_checks_the_archive():

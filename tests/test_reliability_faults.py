@@ -26,6 +26,7 @@ LIMITS = {"rpm": 1000, "rpd": 100000, "tpm": 1000000, "tpd": 10000000}
 FAULTS = {"error_rate": 0.05, "reset_rate": 0.02, "slow_rate": 0.02, "slow_seconds": 1.5}
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_every_call_ends_served_or_exhausted_under_faults(pool_factory, settings):
     # The slow replies outlast the 1 s request timeout; the budget leaves room for a retry after one.

@@ -21,6 +21,8 @@ MODEL = "openai/gpt-oss-20b"
 ROOMY = {"rpm": 1000, "rpd": 100000, "tpm": 1000000, "tpd": 10000000}
 MESSAGES = [{"role": "user", "content": "Name a moon of Jupiter."}]
 
+pytestmark = pytest.mark.slow  # worker processes are spawned, each importing Django afresh
+
 
 # --- helpers ---------------------------------------------------------------------------------
 

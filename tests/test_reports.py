@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from keymanager.dashboard.sample import COLUMNS, sample_rows
 from keymanager.models import Cooldown, Key, Outcome, UsageLog, UsageRollup
+from keymanager.selectors.usage import ceil_hour, histogram_percentile, rollup_cursor, usage_stats
 from keymanager.services.keys import key_add, key_disable
 from keymanager.services.outcomes import cool_down
-from keymanager.services.reports import histogram_percentile, usage_stats
-from keymanager.services.rollups import ceil_hour, rollup_cursor, rollup_usage
+from keymanager.services.rollups import rollup_usage
 from tests.conftest import make_secret
 from tests.test_admin_pages import EveryState
 
@@ -141,6 +141,13 @@ def test_usage_report_counts_curated_fallbacks_when_the_game_is_installed(histor
     assert any(r["curated_fallbacks"] == 1 for r in data["rows"])
 
 
+def test_without_a_registered_fallback_counter_the_figure_is_unknown_not_zero(history, monkeypatch):
+    # keymanager reads no game table: the game registers its counter (quests/apps.py).
+    monkeypatch.setattr("keymanager.services.fallbacks._counters", [])
+    data = json.loads(run("usage_report", "--by", "quest", "--format", "json"))
+    assert data["total"]["curated_fallbacks"] is None
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -149,11 +156,16 @@ def test_usage_report_counts_curated_fallbacks_when_the_game_is_installed(histor
         (["--by", "planet"], "invalid choice"),
         (["--format", "xml"], "invalid choice"),
         (["--since", "1h", "--until", "2h"], "must be before"),
+        # Shaped like a date but not one: once "invalid <...Moment object at 0x...> value".
+        (["--since", "2026-13-45"], r"'2026-13-45' is not a real date or time \(month must be in 1..12\)"),
+        (["--until", "2026-02-30"], r"'2026-02-30' is not a real date or time \(day is out of range for month\)"),
+        (["--since", "2026-05-01T25:00"], r"'2026-05-01T25:00' is not a real date or time \(hour must be in 0..23\)"),
     ],
 )
 def test_usage_report_bad_arguments_are_a_clear_error(args, message):
-    with pytest.raises(CommandError, match=message):
+    with pytest.raises(CommandError, match=message) as refused:
         run("usage_report", *args)
+    assert "object at 0x" not in str(refused.value)
 
 
 def test_usage_report_with_no_usage():

@@ -103,6 +103,7 @@ def admin_pages(client: Client) -> dict[str, str]:
     return pages
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_no_plaintext_key_anywhere_after_a_full_run(pool_factory, settings, admin_user, captured_logs, monkeypatch):
     settings.ADMINS = [("Ops", "ops@example.org")]

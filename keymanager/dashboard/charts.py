@@ -5,6 +5,7 @@ Every label that came from the database is escaped; numbers are formatted here.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +27,8 @@ def _fmt(value: float) -> str:
         return f"{value / 1000:.0f}k"
     if value >= 1000:
         return f"{value / 1000:.1f}k"
+    if value < 10 and value != int(value):  # the middle tick of a 0-5 axis is 2.5, not "2"
+        return f"{value:.1f}"
     return f"{value:.0f}"
 
 
@@ -38,6 +41,11 @@ def _nice_max(value: float) -> float:
         if value <= step * power:
             return step * power
     return 10 * power
+
+
+def _tick_step(buckets: int, plot_width: float) -> int:
+    """Label every n-th bucket so that time labels ("HH:MM") stay about 56 units apart."""
+    return max(1, math.ceil(buckets / max(2, int(plot_width // 56))))
 
 
 def _svg(width: int, height: int, label: str, body: list[str], css: str = "") -> SafeString:
@@ -57,7 +65,8 @@ class Bucket:
 
 def stacked_bars(buckets: list[Bucket], *, label: str, width: int = 520, height: int = 180, axis: bool = True) -> SafeString:
     """Bars per time bucket, stacked by outcome (OUTCOME_SERIES)."""
-    left, bottom, top, right = (40, 22, 8, 6) if axis else (1, 1, 1, 1)
+    # Room for the axis labels, also at the larger size phones give them (dashboard.css).
+    left, bottom, top, right = (40, 24, 8, 16) if axis else (1, 1, 1, 1)
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max((sum(b.values.get(k, 0) for k, _, _ in OUTCOME_SERIES) for b in buckets), default=0)
     ymax = _nice_max(peak)
@@ -70,6 +79,7 @@ def stacked_bars(buckets: list[Bucket], *, label: str, width: int = 520, height:
     n = max(1, len(buckets))
     slot = plot_w / n
     bar = max(1.0, slot * 0.78)
+    every = _tick_step(n, plot_w)
     for i, b in enumerate(buckets):
         x = left + i * slot + (slot - bar) / 2
         y = top + plot_h
@@ -86,7 +96,7 @@ def stacked_bars(buckets: list[Bucket], *, label: str, width: int = 520, height:
             f'<rect class="cq-hit" x="{left + i * slot:.1f}" y="{top}" width="{slot:.1f}" height="{plot_h}">'
             f"<title>{escape(', '.join(tip))}</title></rect>"
         )
-        if axis and (i % max(1, n // 6) == 0):
+        if axis and i % every == 0:
             body.append(f'<text class="cq-axis" x="{x + bar / 2:.1f}" y="{height - 6}" text-anchor="middle">{b.start:%H:%M}</text>')
     return _svg(width, height, label, body)
 
@@ -95,7 +105,7 @@ def lines(
     buckets: list[Bucket], series: list[tuple[str, str, str]], *, label: str, unit: str = "ms", width: int = 520, height: int = 180
 ) -> SafeString:
     """One polyline per series over time buckets; gaps where a bucket has no value."""
-    left, bottom, top, right = 48, 22, 8, 6
+    left, bottom, top, right = 58, 24, 8, 16
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max((b.values.get(k) or 0 for b in buckets for k, _, _ in series), default=0)
     ymax = _nice_max(peak)
@@ -128,35 +138,8 @@ def lines(
                     f'<circle class="{css}" cx="{x:.1f}" cy="{y:.1f}" r="2.5">'
                     f"<title>{escape(name)} {start:%H:%M} UTC: {v:,.0f} {unit}</title></circle>"
                 )
+    every = _tick_step(n, plot_w)
     for i, b in enumerate(buckets):
-        if i % max(1, n // 6) == 0:
+        if i % every == 0:
             body.append(f'<text class="cq-axis" x="{left + i * slot + slot / 2:.1f}" y="{height - 6}" text-anchor="middle">{b.start:%H:%M}</text>')
     return _svg(width, height, label, body)
-
-
-@dataclass(frozen=True)
-class Meter:
-    label: str
-    used: float
-    limit: float | None
-
-
-def meters(rows: list[Meter], *, label: str, width: int = 1000, row_height: int = 20) -> SafeString:
-    """Horizontal bars of use against a limit; amber above 75 %, red above 95 %."""
-    label_w, value_w = 300, 170
-    bar_w = width - label_w - value_w - 10
-    height = max(row_height, row_height * len(rows)) + 4
-    body = []
-    for i, row in enumerate(rows):
-        y = 2 + i * row_height
-        body.append(f'<text class="cq-label" x="0" y="{y + 14}">{escape(row.label)}</text>')
-        body.append(f'<rect class="cq-track" x="{label_w}" y="{y + 4}" width="{bar_w}" height="12" rx="2"/>')
-        if row.limit:
-            share = min(1.0, row.used / row.limit)
-            css = "cq-err" if share > 0.95 else "cq-429" if share > 0.75 else "cq-ok"
-            body.append(f'<rect class="{css}" x="{label_w}" y="{y + 4}" width="{bar_w * share:.1f}" height="12" rx="2"/>')
-            text = f"{_fmt(row.used)} / {_fmt(row.limit)} ({share:.0%})"
-        else:
-            text = f"{_fmt(row.used)} (no limit)"
-        body.append(f'<text class="cq-value" x="{label_w + bar_w + 8}" y="{y + 14}">{text}</text>')
-    return _svg(width, height, label, body, css="cq-meters")

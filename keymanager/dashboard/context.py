@@ -18,8 +18,8 @@ from keymanager.selectors import (
     overall_status,
     state_counts,
 )
-from keymanager.services.reports import Stats, curated_fallbacks, usage_stats
-from keymanager.services.rollups import HOUR, floor_hour, grace, rollup_cursor
+from keymanager.selectors.usage import HOUR, Stats, floor_hour, grace, rollup_cursor, usage_stats
+from keymanager.services.fallbacks import curated_fallbacks
 
 WINDOWS = (("1h", "Last hour", timedelta(hours=1)), ("24h", "Last 24 hours", timedelta(hours=24)), ("7d", "Last 7 days", timedelta(days=7)))
 
@@ -69,8 +69,7 @@ def dashboard_context(now: datetime | None = None) -> dict:
                 [charts.Bucket(h, _outcomes(_sum(by_key_hour.get((o.key.pk, h), [])))) for h in hours],
                 label=f"Calls of {o.key.name} per hour, last 24 hours, by outcome",
                 width=300,
-                height=56,
-                axis=False,
+                height=110,
             ),
             bars=_card_bars(o.usage),
         )
@@ -95,7 +94,7 @@ def dashboard_context(now: datetime | None = None) -> dict:
             [("p50", "p50", "cq-line-p50"), ("p95", "p95", "cq-line-p95")],
             label="Latency of successful attempts per hour (p50 and p95), last 24 hours",
         ),
-        "tokens_chart": _tokens_chart(orgs),
+        "token_meters": _token_meters(orgs),
         "rollups_behind": lag is not None and lag > grace() + 2 * HOUR,
         "rollup_cursor": cursor,
         "default_models": {Provider(p).label: default_model(p) for p in Provider.values},
@@ -112,10 +111,12 @@ def _card_bars(usage: OrgUsage | None) -> list[tuple[str, int, int | None, float
     return [(name, used, limit, min(100.0, 100 * used / limit) if limit else None) for name, used, limit in usage.bars()]
 
 
-def _tokens_chart(orgs: list[OrgUsage]):
+def _token_meters(orgs: list[OrgUsage]) -> list[tuple[str, int, int | None, float | None]]:
+    """Tokens per organization and model against its limits: HTML bars, readable at any width."""
     rows = []
     for org in orgs:
         label = f"{org.organization} · {org.model}"
-        rows.append(charts.Meter(f"{label} · TPD", org.tokens_day, org.limits["tpd"].value))
-        rows.append(charts.Meter(f"{label} · TPM", org.tokens_minute, org.limits["tpm"].value))
-    return charts.meters(rows, label="Tokens per organization and model against its limits") if rows else ""
+        for name, used, limit in ((f"{label} · TPD", org.tokens_day, org.limits["tpd"].value),
+                                  (f"{label} · TPM", org.tokens_minute, org.limits["tpm"].value)):
+            rows.append((name, used, limit, min(100.0, 100 * used / limit) if limit else None))
+    return rows

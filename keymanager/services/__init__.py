@@ -3,9 +3,10 @@
 Code outside `keymanager` (the game) uses only what this module exports.
 """
 
+from keymanager.conf import default_model
 from keymanager.services.complete import CompletionResult, complete
-from keymanager.services.config import default_model
 from keymanager.services.errors import KeyPoolError, PoolExhausted, PoolMisconfigured, PoolMisuse, RequestRejected
+from keymanager.services.fallbacks import register_fallback_counter
 from keymanager.services.outcomes import mark_unusable
 from keymanager.services.selection import pool_headroom
 
@@ -20,4 +21,5 @@ __all__ = [
     "default_model",
     "mark_unusable",
     "pool_headroom",
+    "register_fallback_counter",
 ]

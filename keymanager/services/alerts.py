@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from keymanager.conf import default_model, pool_settings
 from keymanager.models import (
     Cooldown,
     CooldownReason,
@@ -29,7 +30,6 @@ from keymanager.models import (
     UsageLog,
 )
 from keymanager.selectors import holding_cooldowns
-from keymanager.services.config import default_model, pool_settings
 
 logger = logging.getLogger("keymanager.alerts")
 

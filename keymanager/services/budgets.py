@@ -15,9 +15,9 @@ from typing import TypeVar
 
 from django.db import connection, transaction
 
+from keymanager.ledger import Ledger, apply_inbox
 from keymanager.models import Budget
-from keymanager.services.ledger import Ledger, apply_inbox
-from keymanager.services.limits import ceilings
+from keymanager.selectors.limits import ceilings
 
 DEFAULT_MAX_TOKENS = 1024
 T = TypeVar("T")
@@ -84,11 +84,3 @@ def budget_edit(*, provider: str, organization: str, model: str, edit: Callable[
         result = edit(ledger, now)
         Budget.objects.filter(pk=row.pk).update(state=ledger.dumps(), inbox="", version=row.version + 1)
     return result
-
-
-def ledger_of(budget: Budget) -> Ledger:
-    """A budget's ledger as of now, inbox folded in, without writing (for readers)."""
-    ledger = Ledger.loads(budget.state)
-    apply_inbox(ledger, budget.inbox)
-    ledger.prune(time.time())
-    return ledger

@@ -13,9 +13,9 @@ from django.db.utils import InterfaceError, OperationalError
 from django.views.decorators.debug import sensitive_variables
 
 from keymanager import crypto
+from keymanager.conf import PoolSettings, pool_settings
 from keymanager.models import Key, Outcome, Provider
 from keymanager.services.budgets import DEFAULT_MAX_TOKENS, estimate_prompt_tokens
-from keymanager.services.config import PoolSettings, pool_settings
 from keymanager.services.dberrors import is_contention
 from keymanager.services.errors import PoolExhausted, PoolMisconfigured, PoolMisuse, RequestRejected
 from keymanager.services.headers import RateLimitHeaders

@@ -16,9 +16,9 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from keymanager import crypto
+from keymanager.conf import pool_settings
 from keymanager.models import SECRET_PREFIXES, Cooldown, DisabledCode, Key, OrganizationSource, Provider
 from keymanager.services.budgets import estimate_prompt_tokens
-from keymanager.services.config import pool_settings
 from keymanager.services.organizations import key_set_organization
 from keymanager.services.outcomes import key_quarantine_undecryptable, record_failure, record_not_sent, record_success
 from keymanager.services.providers import ProviderFailure, call

@@ -13,10 +13,10 @@ import logging
 
 from django.db import transaction
 
+from keymanager.ledger import CONFIRMED, Ledger, apply_inbox
 from keymanager.models import Budget, Key, OrganizationChange, OrganizationSource
+from keymanager.selectors.limits import ceilings
 from keymanager.services.budgets import budget_rows_ensure
-from keymanager.services.ledger import CONFIRMED, Ledger, apply_inbox
-from keymanager.services.limits import ceilings
 
 logger = logging.getLogger("keymanager")
 

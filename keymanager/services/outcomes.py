@@ -15,6 +15,18 @@ from datetime import timedelta
 from django.db.models import F
 from django.utils import timezone
 
+from keymanager.conf import PoolSettings
+from keymanager.ledger import (
+    KIND_PERIOD,
+    KIND_PERIOD_SECONDS,
+    PROBE_DONE,
+    REFUSAL,
+    Ledger,
+    Observation,
+    observe_event,
+    raise_to,
+    settle_event,
+)
 from keymanager.models import (
     UNCOUNTED_OUTCOMES,
     Cooldown,
@@ -26,19 +38,7 @@ from keymanager.models import (
     UsageLog,
 )
 from keymanager.services.budgets import budget_edit, budget_tell
-from keymanager.services.config import PoolSettings
 from keymanager.services.headers import RateLimitHeaders, parse_rate_limit_message
-from keymanager.services.ledger import (
-    KIND_PERIOD,
-    KIND_PERIOD_SECONDS,
-    PROBE_DONE,
-    REFUSAL,
-    Ledger,
-    Observation,
-    observe_event,
-    raise_to,
-    settle_event,
-)
 from keymanager.services.organizations import key_move_organization
 from keymanager.services.providers import CallResult, ProviderFailure
 from keymanager.services.redaction import redact

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from keymanager.models import Cooldown, UsageLog
-from keymanager.services.rollups import rollup_cursor, rollup_usage
+from keymanager.selectors.usage import rollup_cursor
+from keymanager.services.rollups import rollup_usage
 
 BATCH = 10_000
 

@@ -8,81 +8,32 @@ is summed, so two workers running the task at once do not double count.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Min
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from keymanager.models import (
-    LATENCY_BOUNDS_MS,
-    LATENCY_FIELDS,
-    UNCOUNTED_OUTCOMES,
-    Outcome,
-    Provider,
     RollupCursor,
     UsageLog,
     UsageRollup,
 )
-from keymanager.services.config import pool_settings
+from keymanager.selectors.usage import (
+    COUNTERS,
+    CURSOR,
+    DIMENSIONS,
+    HOUR,
+    floor_hour,
+    grace,
+    raw_aggregates,
+)
 
 logger = logging.getLogger("keymanager")
 
-CURSOR = "usage"
-HOUR = timedelta(hours=1)
-# Hours summed per transaction: keeps each transaction short when catching up on weeks.
+# Chunk size: hours summed per transaction keeps each transaction short when catching up on weeks.
 CHUNK_HOURS = 24
-DIMENSIONS = ("key_id", "provider", "organization", "model", "quest")
-COUNTERS = (
-    "attempts", "calls", "switches", "successes", "rate_limited", "errors", "pending",
-    "prompt_tokens", "completion_tokens", "total_tokens", "budget_requests", "budget_tokens",
-    "latency_count", "latency_sum", *LATENCY_FIELDS,
-)  # fmt: skip
-
-
-def floor_hour(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
-def ceil_hour(moment: datetime) -> datetime:
-    floored = floor_hour(moment)
-    return floored if floored == moment else floored + HOUR
-
-
-def grace() -> timedelta:
-    """How long after an hour ends its attempts may still be pending (one call's budget, twice)."""
-    conf = pool_settings()
-    return timedelta(seconds=max(600.0, 2 * (conf.wait_budget + conf.request_timeout)))
-
-
-def raw_aggregates() -> dict:
-    """The rollup's counters as aggregates over UsageLog rows (also used for the live edge)."""
-    ok = Q(outcome=Outcome.SUCCESS)
-    timed = ok & Q(latency_ms__isnull=False)
-    aggregates = {
-        "attempts": Count("id"),
-        "calls": Count("id", filter=Q(attempt=1)),
-        "switches": Count("id", filter=Q(attempt=2)),
-        "successes": Count("id", filter=ok),
-        "rate_limited": Count("id", filter=Q(outcome=Outcome.RATE_LIMITED)),
-        "errors": Count("id", filter=~Q(outcome__in=(Outcome.SUCCESS, Outcome.RATE_LIMITED, Outcome.PENDING))),
-        "pending": Count("id", filter=Q(outcome=Outcome.PENDING)),
-        "prompt_tokens": Sum("prompt_tokens"),
-        "completion_tokens": Sum("completion_tokens"),
-        "total_tokens": Sum("total_tokens"),
-        "budget_requests": Count("id", filter=~Q(outcome__in=UNCOUNTED_OUTCOMES)),
-        "budget_tokens": Sum("budget_tokens", filter=~Q(outcome__in=UNCOUNTED_OUTCOMES)),
-        "latency_count": Count("id", filter=timed),
-        "latency_sum": Sum("latency_ms", filter=timed),
-        "openai_fallbacks": Count("id", filter=ok & Q(provider=Provider.OPENAI)),
-    }
-    lower = 0
-    for name, upper in zip(LATENCY_FIELDS, LATENCY_BOUNDS_MS, strict=True):
-        bucket = timed & Q(latency_ms__gte=lower) & (Q(latency_ms__lt=upper) if upper else Q())
-        aggregates[name] = Count("id", filter=bucket)
-        lower = upper
-    return aggregates
 
 
 def rollup_usage(*, now: datetime | None = None) -> int:
@@ -102,10 +53,6 @@ def rollup_usage(*, now: datetime | None = None) -> int:
             cursor.save(update_fields=["upto", "updated_at"])
         done += int((end - start) / HOUR)
         logger.info("Usage rolled up to %s.", end.isoformat())
-
-
-def rollup_cursor() -> datetime | None:
-    return RollupCursor.objects.filter(name=CURSOR).values_list("upto", flat=True).first()
 
 
 def _locked_cursor(target: datetime) -> RollupCursor:

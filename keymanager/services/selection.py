@@ -3,7 +3,7 @@
 1. One query reads every enabled key of the provider with its cooldowns (the one rule in
    `CooldownQuerySet.holding`) and its organization's budget row for the model.
 2. Each organization's ledger says when the call fits: now, or at the earliest free slot
-   (services/ledger.py). Smart: of those that fit now, the most headroom, ties to the least
+   (keymanager/ledger.py). Smart: of those that fit now, the most headroom, ties to the least
    recently used key; quest-based: quest N's key first. When none fits now, the earliest
    slot within the call's wait is reserved: first come, first served, across threads,
    processes and hosts, because every reservation is written to the one shared row.
@@ -31,10 +31,10 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from keymanager.ledger import Fit, Ledger, apply_inbox, fit, headroom, probe_raise
 from keymanager.models import Budget, Cooldown, Key
+from keymanager.selectors.limits import guesses
 from keymanager.services.budgets import budget_rows_ensure
-from keymanager.services.ledger import Fit, Ledger, apply_inbox, fit, headroom, probe_raise
-from keymanager.services.limits import guesses
 
 logger = logging.getLogger("keymanager")
 
@@ -207,6 +207,8 @@ def acquire(
     """Admit the call in the best organization now, or reserve its earliest slot within
     `max_wait` seconds; NoKey when neither is possible."""
     shipped = guesses(provider, model)
+    call = _Ask(provider=provider, model=model, tokens=tokens, shipped=shipped, max_wait=max_wait,
+                request_id=request_id, attempt=attempt, purpose=purpose, quest=quest)
     lost: set[str] = set()
     for tries in range(1, 64):
         rows = read_pool(provider, model)
@@ -214,25 +216,46 @@ def acquire(
         if missing:
             budget_rows_ensure(provider, missing, model)
             rows = read_pool(provider, model)
+        # Quest N maps to the N-th enabled key, whichever keys this call may use.
+        wanted = rows[(quest - 1) % len(rows)]["pk"] if strategy == "quest" and quest and rows else None
         rows = [r for r in rows if r["pk"] not in avoid and (only_key is None or r["pk"] == only_key)]
         if not rows:
             return NoKey(retry_after=None)
         now = time.time()
         orgs = _organizations(rows, now)
         for org in orgs.values():
-            soonest_key = min(max(now, _epoch(k["key_cooling"])) for k in org.keys)
-            not_before = max(now, org.org_cooling, soonest_key)
-            org.fit = fit(org.ledger, shipped, now=now, not_before=not_before, tokens=tokens, until=now + max_wait)
-        choice = _choose(list(orgs.values()), rows, strategy, quest, now, lost)
+            org.fit = _fit(org, org.ledger, call, now)
+        choice = _choose(list(orgs.values()), wanted, now, lost)
         if choice is None:
             return _no_key(orgs.values(), now)
-        lease = _claim(choice, provider=provider, model=model, tokens=tokens, shipped=shipped, now=now,
-                       locked=tries > OPTIMISTIC_TRIES, request_id=request_id, attempt=attempt,
-                       max_wait=max_wait, purpose=purpose, quest=quest)
+        lease = _claim_locked(choice, call) if tries > OPTIMISTIC_TRIES else _claim(choice, call, now)
         if lease is not None:
             return lease
         lost.add(choice.name)
     return NoKey(retry_after=0.05)
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """What one acquire is asked for."""
+
+    provider: str
+    model: str
+    tokens: int
+    shipped: dict
+    max_wait: float
+    request_id: uuid.UUID
+    attempt: int
+    purpose: str
+    quest: int | None
+
+
+def _fit(org: _Org, ledger: Ledger, call: _Ask, now: float) -> Fit:
+    """When this organization can take the call: after its own cooldown, after the soonest
+    of its keys' cooldowns, and where its ledger has room."""
+    soonest_key = min(max(now, _epoch(k["key_cooling"])) for k in org.keys)
+    not_before = max(now, org.org_cooling, soonest_key)
+    return fit(ledger, call.shipped, now=now, not_before=not_before, tokens=call.tokens, until=now + call.max_wait)
 
 
 def _no_key(orgs, now: float) -> NoKey:
@@ -251,22 +274,19 @@ def _lru(org: _Org, key: dict) -> float:
     return org.ledger.lru.get(key["pk"], -math.inf)
 
 
-def _choose(orgs: list[_Org], rows: list[dict], strategy: str, quest: int | None, now: float,
-            lost: set[str]) -> _Org | None:
+def _choose(orgs: list[_Org], wanted: int | None, now: float, lost: set[str]) -> _Org | None:
     """The organization (and its key) to admit the call in, or None."""
     within = [o for o in orgs if o.fit is not None and o.fit.at is not None and o.fit.within]
     if not within:
         return None
     for org in within:
-        org.key = min(_usable_keys(org, org.fit.at), key=lambda k, o=org: (_lru(o, k), k["order"], k["pk"]))
+        org.key = _least_recent(org.ledger, _usable_keys(org, org.fit.at))
     ready = [o for o in within if o.fit.at <= now]
     if ready:
-        if strategy == "quest" and quest is not None:
-            wanted = rows_in_order(rows)[(quest - 1) % len(rows)]
-            for org in ready:
-                if any(k["pk"] == wanted["pk"] for k in _usable_keys(org, now)):
-                    org.key = wanted
-                    return org
+        for org in ready:  # quest-based: quest N's key when it can serve, else smart
+            if wanted is not None and any(k["pk"] == wanted for k in _usable_keys(org, now)):
+                org.key = next(k for k in org.keys if k["pk"] == wanted)
+                return org
         fresh = [o for o in ready if o.name not in lost] or ready
         if lost:
             # Lost a race for the best one: another worker took it; spread out instead of
@@ -277,27 +297,25 @@ def _choose(orgs: list[_Org], rows: list[dict], strategy: str, quest: int | None
     return min(within, key=lambda o: (o.fit.at, _lru(o, o.key)))
 
 
-def rows_in_order(rows: list[dict]) -> list[dict]:
-    return sorted(rows, key=lambda r: (r["order"], r["pk"]))
+def _least_recent(ledger: Ledger, keys: list[dict]) -> dict:
+    return min(keys, key=lambda k: (ledger.lru.get(k["pk"], -math.inf), k["order"], k["pk"]))
 
 
-def _claim(org: _Org, *, provider: str, model: str, tokens: int, shipped: dict, now: float, locked: bool,
-           request_id: uuid.UUID, attempt: int, max_wait: float, purpose: str, quest: int | None) -> Lease | None:
-    """Write the admission to the organization's row; None if another worker changed it first."""
-    if locked:
-        return _claim_locked(org, provider=provider, model=model, tokens=tokens, shipped=shipped,
-                             request_id=request_id, attempt=attempt, max_wait=max_wait, purpose=purpose, quest=quest)
-    ledger, fit_, key = org.ledger, org.fit, org.key
+def _admit(org: _Org, ledger: Ledger, fit_: Fit, key: dict, call: _Ask, now: float) -> Lease:
+    """Count the call in the ledger (the caller writes it back) and describe the lease."""
     at = max(fit_.at, now)
     if fit_.probe:
-        probe_raise(ledger, shipped, now, tokens)
+        probe_raise(ledger, call.shipped, now, call.tokens)
         ledger.probe_until = now + PROBE_HOLD
-    mslot, dslot = ledger.admit(at, tokens)
+    mslot, dslot = ledger.admit(at, call.tokens)
     ledger.lru[key["pk"]] = at
-    if not _compare_and_swap(org, ledger.dumps()):
-        return None
-    return _lease(org, key, provider=provider, model=model, tokens=tokens, at=at, mslot=mslot, dslot=dslot,
-                  probe=fit_.probe, request_id=request_id, attempt=attempt, purpose=purpose, quest=quest)
+    return _lease(org, key, call, at=at, mslot=mslot, dslot=dslot, probe=fit_.probe)
+
+
+def _claim(org: _Org, call: _Ask, now: float) -> Lease | None:
+    """Write the admission to the organization's row; None if another worker changed it first."""
+    lease = _admit(org, org.ledger, org.fit, org.key, call, now)
+    return lease if _compare_and_swap(org, org.ledger.dumps()) else None
 
 
 def _compare_and_swap(org: _Org, state: str) -> bool:
@@ -313,8 +331,7 @@ def _compare_and_swap(org: _Org, state: str) -> bool:
         return cursor.rowcount == 1
 
 
-def _claim_locked(org: _Org, *, provider: str, model: str, tokens: int, shipped: dict, request_id: uuid.UUID,
-                  attempt: int, max_wait: float, purpose: str, quest: int | None) -> Lease | None:
+def _claim_locked(org: _Org, call: _Ask) -> Lease | None:
     """The same decision for one organization, under its row lock: always gets an answer."""
     with transaction.atomic():
         row = Budget.objects.select_for_update().filter(pk=org.budget_id).first()
@@ -324,44 +341,34 @@ def _claim_locked(org: _Org, *, provider: str, model: str, tokens: int, shipped:
         apply_inbox(ledger, row.inbox)
         now = time.time()
         ledger.prune(now)
-        soonest_key = min(max(now, _epoch(k["key_cooling"])) for k in org.keys)
-        not_before = max(now, org.org_cooling, soonest_key)
-        fit_ = fit(ledger, shipped, now=now, not_before=not_before, tokens=tokens, until=now + max_wait)
+        fit_ = _fit(org, ledger, call, now)
         if fit_.at is None or not fit_.within:
             return None
-        at = max(fit_.at, now)
-        if fit_.probe:
-            probe_raise(ledger, shipped, now, tokens)
-            ledger.probe_until = now + PROBE_HOLD
-        usable = [k for k in org.keys if _epoch(k["key_cooling"]) <= at] or org.keys
-        key = min(usable, key=lambda k: (ledger.lru.get(k["pk"], -math.inf), k["order"], k["pk"]))
-        mslot, dslot = ledger.admit(at, tokens)
-        ledger.lru[key["pk"]] = at
+        key = _least_recent(ledger, _usable_keys(org, max(fit_.at, now)))
+        lease = _admit(org, ledger, fit_, key, call, now)
         Budget.objects.filter(pk=row.pk).update(state=ledger.dumps(), inbox="", version=row.version + 1)
-    return _lease(org, key, provider=provider, model=model, tokens=tokens, at=at, mslot=mslot, dslot=dslot,
-                  probe=fit_.probe, request_id=request_id, attempt=attempt, purpose=purpose, quest=quest)
+    return lease
 
 
-def _lease(org: _Org, key: dict, *, provider: str, model: str, tokens: int, at: float, mslot: int, dslot: int,
-           probe: bool, request_id: uuid.UUID, attempt: int, purpose: str, quest: int | None) -> Lease:
+def _lease(org: _Org, key: dict, call: _Ask, *, at: float, mslot: int, dslot: int, probe: bool) -> Lease:
     last_used = key["last_used_at"]
     return Lease(
         key_id=key["pk"],
         key_name=key["name"],
-        provider=provider,
+        provider=call.provider,
         organization=org.name,
-        model=model,
+        model=call.model,
         secret_encrypted=key["secret_encrypted"],
         budget_id=org.budget_id,
-        request_id=request_id,
-        attempt=attempt,
-        reserved_tokens=tokens,
+        request_id=call.request_id,
+        attempt=call.attempt,
+        reserved_tokens=call.tokens,
         send_at=at,
         mslot=mslot,
         dslot=dslot,
         probe=probe,
-        purpose=purpose[:50],
-        quest=quest,
+        purpose=call.purpose[:50],
+        quest=call.quest,
         key_errors=key["consecutive_errors"] + key["cooldown_streak"],
         stamp_key=last_used is None or last_used.timestamp() < at - STAMP_EVERY.total_seconds(),
     )

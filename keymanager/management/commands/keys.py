@@ -16,8 +16,8 @@ from django.utils import timezone
 from keymanager.crypto import SecretDecryptionError
 from keymanager.models import Key, Provider
 from keymanager.selectors import key_states
+from keymanager.selectors.usage import Stats, usage_stats
 from keymanager.services import keys as key_services
-from keymanager.services.reports import Stats, usage_stats
 
 FORMATS = ("table", "json", "csv")
 

@@ -6,7 +6,7 @@ import argparse
 
 from django.core.management.base import BaseCommand
 
-from keymanager.services.reports import parse_window
+from keymanager.selectors.usage import parse_window
 from keymanager.services.retention import prune_usage
 
 

@@ -85,12 +85,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {org} {key}")
     sys.stdout.flush()
 
+    # Ctrl-C reaches every process of the terminal's group and `make demo` adds a SIGTERM right
+    # after it: both only ask to stop, and once stopping, further signals are ignored, so that a
+    # second one cannot interrupt the shutdown half-way and leave the server thread running.
     done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    try:
-        done.wait()
-    except KeyboardInterrupt:
-        pass
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: done.set())
+    done.wait()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
     stub.stop()
     return 0
 

@@ -254,6 +254,8 @@ class _Level:
         self.at = now
 
     def refill(self, now: float) -> None:
+        if now <= self.at:
+            return  # a simulation may look back in time; a bucket never un-fills
         self.level = min(self.capacity, self.level + (now - self.at) * self.rate)
         self.at = now
 

@@ -59,9 +59,16 @@ class Command(BaseCommand):
                 raise CommandError(f"No quest number {', '.join(map(str, missing))}.")
             quest_ids = list(found.values())
         report = buffer_refill(quest_ids=quest_ids, max_runs=max_runs)
-        self.stdout.write(f"Generated {report.total} run(s): {report.created or 'none'}")
-        if report.stopped:
-            self.stdout.write(f"Stopped early: {report.stopped}")
+        if report.total:
+            made = ", ".join(f"quest {number}: {count}" for number, count in sorted(report.created.items()))
+            self.stdout.write(f"Generated {report.total} run(s) ({made}).")
+            if report.stopped:
+                self.stdout.write(f"Stopped early: {report.stopped}.")
+        elif report.stopped:
+            self.stdout.write(f"Generated no runs: {report.stopped}.")
+        else:
+            target = game_settings().buffer_size
+            self.stdout.write(f"Generated no runs: the buffer is full ({target} run(s) per quest, QUESTS_BUFFER_SIZE).")
 
     def _archive_check(self) -> None:
         try:

@@ -5,20 +5,28 @@ Nothing here returns or logs a secret: keys are identified by id, name and maske
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.db.models import Q
 from django.utils import timezone
 
+from keymanager.conf import default_model as pool_default_model
+from keymanager.ledger import Ledger, apply_inbox, headroom
 from keymanager.models import Budget, Cooldown, CooldownReason, Key, OrganizationChange, Provider
-from keymanager.services.budgets import ledger_of
-from keymanager.services.config import default_model as pool_default_model
-from keymanager.services.ledger import Ledger, headroom
-from keymanager.services.limits import LimitView, guesses, limit_views
-from keymanager.services.reports import Stats, totals, usage_stats
+from keymanager.selectors.limits import LimitView, guesses, limit_views
+from keymanager.selectors.usage import Stats, totals, usage_stats
 
 STATES = ("available", "cooling", "disabled")
+
+
+def ledger_of(budget: Budget) -> Ledger:
+    """A budget's ledger as of now, inbox folded in, without writing (for readers)."""
+    ledger = Ledger.loads(budget.state)
+    apply_inbox(ledger, budget.inbox)
+    ledger.prune(time.time())
+    return ledger
 
 
 def default_model(provider: str) -> str:

@@ -10,16 +10,82 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.apps import apps
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate, TruncHour
 
-from keymanager.models import LATENCY_BOUNDS_MS, LATENCY_FIELDS, Provider, UsageLog, UsageRollup
-from keymanager.services.rollups import COUNTERS, ceil_hour, floor_hour, raw_aggregates, rollup_cursor
+from keymanager.conf import pool_settings
+from keymanager.models import (
+    LATENCY_BOUNDS_MS,
+    LATENCY_FIELDS,
+    UNCOUNTED_OUTCOMES,
+    Outcome,
+    Provider,
+    RollupCursor,
+    UsageLog,
+    UsageRollup,
+)
 
 GROUPINGS = ("key", "provider", "organization", "model", "quest", "hour", "day")
 _RAW_FIELDS = {"key": "key_id", "provider": "provider", "organization": "organization", "model": "model", "quest": "quest"}
 
+
+
+CURSOR = "usage"
+HOUR = timedelta(hours=1)
+DIMENSIONS = ("key_id", "provider", "organization", "model", "quest")
+COUNTERS = (
+    "attempts", "calls", "switches", "successes", "rate_limited", "errors", "pending",
+    "prompt_tokens", "completion_tokens", "total_tokens", "budget_requests", "budget_tokens",
+    "latency_count", "latency_sum", *LATENCY_FIELDS,
+)  # fmt: skip
+
+
+def floor_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def ceil_hour(moment: datetime) -> datetime:
+    floored = floor_hour(moment)
+    return floored if floored == moment else floored + HOUR
+
+
+def grace() -> timedelta:
+    """How long after an hour ends its attempts may still be pending (one call's budget, twice)."""
+    conf = pool_settings()
+    return timedelta(seconds=max(600.0, 2 * (conf.wait_budget + conf.request_timeout)))
+
+
+def raw_aggregates() -> dict:
+    """The rollup's counters as aggregates over UsageLog rows (also used for the live edge)."""
+    ok = Q(outcome=Outcome.SUCCESS)
+    timed = ok & Q(latency_ms__isnull=False)
+    aggregates = {
+        "attempts": Count("id"),
+        "calls": Count("id", filter=Q(attempt=1)),
+        "switches": Count("id", filter=Q(attempt=2)),
+        "successes": Count("id", filter=ok),
+        "rate_limited": Count("id", filter=Q(outcome=Outcome.RATE_LIMITED)),
+        "errors": Count("id", filter=~Q(outcome__in=(Outcome.SUCCESS, Outcome.RATE_LIMITED, Outcome.PENDING))),
+        "pending": Count("id", filter=Q(outcome=Outcome.PENDING)),
+        "prompt_tokens": Sum("prompt_tokens"),
+        "completion_tokens": Sum("completion_tokens"),
+        "total_tokens": Sum("total_tokens"),
+        "budget_requests": Count("id", filter=~Q(outcome__in=UNCOUNTED_OUTCOMES)),
+        "budget_tokens": Sum("budget_tokens", filter=~Q(outcome__in=UNCOUNTED_OUTCOMES)),
+        "latency_count": Count("id", filter=timed),
+        "latency_sum": Sum("latency_ms", filter=timed),
+        "openai_fallbacks": Count("id", filter=ok & Q(provider=Provider.OPENAI)),
+    }
+    lower = 0
+    for name, upper in zip(LATENCY_FIELDS, LATENCY_BOUNDS_MS, strict=True):
+        bucket = timed & Q(latency_ms__gte=lower) & (Q(latency_ms__lt=upper) if upper else Q())
+        aggregates[name] = Count("id", filter=bucket)
+        lower = upper
+    return aggregates
+
+
+def rollup_cursor() -> datetime | None:
+    return RollupCursor.objects.filter(name=CURSOR).values_list("upto", flat=True).first()
 
 @dataclass
 class Stats:
@@ -208,30 +274,6 @@ def _field(name: str):
 
 def _ungroup(row: dict) -> dict:
     return {(k[2:] if k[:2] in ("g_", "s_") else k): v for k, v in row.items()}
-
-
-def curated_fallbacks(*, since: datetime, until: datetime, by: str | None = None) -> dict:
-    """Quest runs served from the curated archive because the pool could not serve.
-
-    Read from the game's QuestRun (source "archive") when the game is installed; {} if not.
-    Grouped by "day" or "quest", or {(): n} for the whole range.
-    """
-    if not apps.is_installed("quests"):
-        return {}
-    try:
-        QuestRun = apps.get_model("quests", "QuestRun")
-    except LookupError:
-        return {}
-    query = QuestRun.objects.filter(source="archive", created_at__gte=since, created_at__lt=until)
-    if by is None:
-        return {(): query.count()}
-    if by == "day":
-        rows = query.annotate(g=TruncDate("created_at")).values("g").annotate(n=Count("id")).order_by()
-    elif by == "quest":
-        rows = query.values(g=F("quest__number")).annotate(n=Count("id")).order_by()
-    else:
-        return {}
-    return {(row["g"],): row["n"] for row in rows}
 
 
 def parse_window(text: str) -> timedelta:
