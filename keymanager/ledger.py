@@ -257,22 +257,26 @@ class Ledger:
 
     # ----- limits -----
     def limits(self, guesses: dict[str, int | None]) -> dict[str, tuple[float, bool]]:
-        """Per kind: (value, hard). Learned values replace the shipped guess; an admin's
-        ceiling caps everything. Unconfirmed values are soft: a probe may go past them."""
+        """Per kind: (value, hard).
+
+        An admin's ceiling is what the admin knows: the pool works up to it and never past it,
+        unless the provider states a lower limit (a header, a 429), which then holds. Without
+        a ceiling, a stated limit holds; otherwise the shipped guess, raised by probing, is
+        soft: one call at a time may go past it to find the real one.
+        """
         result: dict[str, tuple[float, bool]] = {}
         for kind in KINDS:
             learned = self.learned.get(kind)
-            if learned is not None:
-                value, hard = float(learned.value), learned.confirmed
-            elif guesses.get(kind) is not None:
-                value, hard = float(guesses[kind]), False
-            else:
-                value, hard = math.inf, False
             ceiling = self.ceilings.get(kind)
-            if ceiling is not None and ceiling <= value:
-                # Never past an admin's ceiling, probes included.
-                value, hard = float(ceiling), True
-            result[kind] = (value, hard)
+            stated = float(learned.value) if learned is not None and learned.confirmed else math.inf
+            if ceiling is not None:
+                result[kind] = (min(float(ceiling), stated), True)
+            elif learned is not None:
+                result[kind] = (float(learned.value), learned.confirmed)
+            elif guesses.get(kind) is not None:
+                result[kind] = (float(guesses[kind]), False)
+            else:
+                result[kind] = (math.inf, False)
         return result
 
     def learn(self, kind: str, value: int, source: str, at: float) -> bool:

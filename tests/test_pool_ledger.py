@@ -170,6 +170,17 @@ def test_an_admins_ceiling_caps_what_was_learned_and_what_probing_may_try():
     assert not got.within and not got.probe
 
 
+def test_an_admins_ceiling_is_worked_up_to_unless_the_provider_states_less():
+    ledger = Ledger()
+    ledger.ceilings = {"rpm": 1000}
+    # Above the shipped guess of 30: the admin knows the tier, the pool uses it, no probing.
+    assert ledger.limits(TIGHT)["rpm"] == (1000.0, True)
+    ledger.learn("rpm", 900, PROBE, T0)  # an unconfirmed value does not lower it
+    assert ledger.limits(TIGHT)["rpm"] == (1000.0, True)
+    ledger.learn("rpm", 60, REFUSAL, T0)  # the provider says less: that holds
+    assert ledger.limits(TIGHT)["rpm"] == (60.0, True)
+
+
 def test_one_call_at_a_time_may_probe_past_a_guess_and_raises_it():
     ledger = Ledger()  # nothing learned: the shipped guess of 30 RPM is soft
     for i in range(30):

@@ -72,12 +72,12 @@ def limit_views(ledger: Ledger, provider: str, model: str) -> list[LimitView]:
         value, hard = working[kind]
         learned = ledger.learned.get(kind)
         ceiling = ledger.ceilings.get(kind)
-        before = learned.value if learned is not None else shipped.get(kind)
-        if ceiling is not None and (before is None or ceiling <= before):
+        stated = learned is not None and learned.confirmed
+        if ceiling is not None and not (stated and learned.value < ceiling):
             source, at = CEILING, None
         elif learned is not None:
             source, at = learned.source, learned.at
-        elif before is not None:
+        elif shipped.get(kind) is not None:
             source, at = GUESS, None
         else:
             source, at = "", None
