@@ -184,6 +184,27 @@ class Observation:
     tokens_reset: float | None = None
 
 
+def _pack(slices: dict[int, list[int]]) -> list[int]:
+    """Slices as one flat list: the first slot, then (slot - previous slot, requests, tokens)
+    per slice in order. About a third of the size of a JSON object, and quicker to read."""
+    out: list[int] = []
+    previous = 0
+    for slot in sorted(slices):
+        requests, tokens = slices[slot]
+        out += (slot - previous, requests, tokens)
+        previous = slot
+    return out
+
+
+def _unpack(packed) -> dict[int, list[int]]:
+    slices: dict[int, list[int]] = {}
+    slot = 0
+    for i in range(0, len(packed or ()), 3):
+        slot += packed[i]
+        slices[slot] = [packed[i + 1], packed[i + 2]]
+    return slices
+
+
 @dataclass
 class Ledger:
     minute: Ring = field(default_factory=lambda: Ring(MINUTE, MINUTE_SLICE))
@@ -201,8 +222,8 @@ class Ledger:
             return cls()
         data = json.loads(text)
         ledger = cls(
-            minute=Ring(MINUTE, MINUTE_SLICE, {int(s): v for s, v in data.get("m", {}).items()}),
-            day=Ring(DAY, DAY_SLICE, {int(s): v for s, v in data.get("d", {}).items()}),
+            minute=Ring(MINUTE, MINUTE_SLICE, _unpack(data.get("m"))),
+            day=Ring(DAY, DAY_SLICE, _unpack(data.get("d"))),
             learned={k: Limit(*v) for k, v in data.get("l", {}).items()},
             ceilings=dict(data.get("c", {})),
             lru={int(k): v for k, v in data.get("u", {}).items()},
@@ -215,8 +236,8 @@ class Ledger:
         o = self.observed
         return json.dumps(
             {
-                "m": self.minute.slices,
-                "d": self.day.slices,
+                "m": _pack(self.minute.slices),
+                "d": _pack(self.day.slices),
                 "l": {k: [v.value, v.source, v.at] for k, v in self.learned.items()},
                 "c": self.ceilings,
                 "u": self.lru,
@@ -224,6 +245,19 @@ class Ledger:
                 "p": self.probe_until,
             },
             separators=(",", ":"),
+        )
+
+    def copy(self) -> Ledger:
+        """An independent copy (a cached ledger is shared read-only; admissions go to a copy)."""
+        o = self.observed
+        return Ledger(
+            minute=Ring(MINUTE, MINUTE_SLICE, {s: v[:] for s, v in self.minute.slices.items()}),
+            day=Ring(DAY, DAY_SLICE, {s: v[:] for s, v in self.day.slices.items()}),
+            learned={k: Limit(v.value, v.source, v.at) for k, v in self.learned.items()},
+            ceilings=dict(self.ceilings),
+            lru=dict(self.lru),
+            observed=Observation(o.at, o.remaining_requests, o.requests_reset, o.remaining_tokens, o.tokens_reset),
+            probe_until=self.probe_until,
         )
 
     # ----- usage -----

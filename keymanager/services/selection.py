@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -38,7 +37,6 @@ from keymanager.services.budgets import budget_rows_ensure
 
 logger = logging.getLogger("keymanager")
 
-OPTIMISTIC_TRIES = 3
 # How long a call admitted past an unconfirmed limit keeps others from probing too.
 PROBE_HOLD = 30.0
 # Key.last_used_at is for people (admin, status); refreshing it at most this often keeps
@@ -168,21 +166,36 @@ def read_pool(provider: str, model: str) -> list[dict]:
     return rows
 
 
+# Parsed ledgers, per budget row, for as long as the row is unchanged: (version, inbox length)
+# identify its content, since between two versions the inbox only grows. Shared read-only;
+# an admission works on a copy.
+_parsed: dict[int, tuple[int, int, Ledger]] = {}
+
+
+def _ledger(row: dict, now: float) -> Ledger:
+    inbox = row["budget_inbox"] or ""
+    cached = _parsed.get(row["budget_id"])
+    if cached is not None and cached[0] == row["budget_version"] and cached[1] == len(inbox):
+        return cached[2]
+    ledger = Ledger.loads(row["budget_state"])
+    apply_inbox(ledger, inbox)
+    ledger.prune(now)
+    if row["budget_id"] is not None:
+        _parsed[row["budget_id"]] = (row["budget_version"], len(inbox), ledger)
+    return ledger
+
+
 def _organizations(rows: list[dict], now: float) -> dict[str, _Org]:
     orgs: dict[str, _Org] = {}
     for row in rows:
         org = orgs.get(row["organization"])
         if org is None:
-            ledger = Ledger.loads(row["budget_state"])
-            inbox = row["budget_inbox"] or ""
-            apply_inbox(ledger, inbox)
-            ledger.prune(now)
             org = orgs[row["organization"]] = _Org(
                 name=row["organization"],
                 budget_id=row["budget_id"],
                 version=row["budget_version"],
-                inbox_len=len(inbox),
-                ledger=ledger,
+                inbox_len=len(row["budget_inbox"] or ""),
+                ledger=_ledger(row, now),
                 keys=[],
                 org_cooling=_epoch(row["org_cooling"]),
             )
@@ -209,8 +222,7 @@ def acquire(
     shipped = guesses(provider, model)
     call = _Ask(provider=provider, model=model, tokens=tokens, shipped=shipped, max_wait=max_wait,
                 request_id=request_id, attempt=attempt, purpose=purpose, quest=quest)
-    lost: set[str] = set()
-    for tries in range(1, 64):
+    for _ in range(64):
         rows = read_pool(provider, model)
         missing = sorted({r["organization"] for r in rows if r["budget_id"] is None})
         if missing:
@@ -222,16 +234,19 @@ def acquire(
         if not rows:
             return NoKey(retry_after=None)
         now = time.time()
-        orgs = _organizations(rows, now)
-        for org in orgs.values():
+        orgs = list(_organizations(rows, now).values())
+        for org in orgs:
             org.fit = _fit(org, org.ledger, call, now)
-        choice = _choose(list(orgs.values()), wanted, now, lost)
+        choice = _choose(orgs, wanted, now)
         if choice is None:
-            return _no_key(orgs.values(), now)
-        lease = _claim_locked(choice, call) if tries > OPTIMISTIC_TRIES else _claim(choice, call, now)
+            return _no_key(orgs, now)
+        lease = _claim(choice, call, now)
+        if lease is None:
+            # Another worker wrote that row first. Rather than racing again, take the best
+            # organization nobody holds right now, under its row lock.
+            lease = _claim_contended(_ranked(orgs, choice, now), call)
         if lease is not None:
             return lease
-        lost.add(choice.name)
     return NoKey(retry_after=0.05)
 
 
@@ -274,7 +289,7 @@ def _lru(org: _Org, key: dict) -> float:
     return org.ledger.lru.get(key["pk"], -math.inf)
 
 
-def _choose(orgs: list[_Org], wanted: int | None, now: float, lost: set[str]) -> _Org | None:
+def _choose(orgs: list[_Org], wanted: int | None, now: float) -> _Org | None:
     """The organization (and its key) to admit the call in, or None."""
     within = [o for o in orgs if o.fit is not None and o.fit.at is not None and o.fit.within]
     if not within:
@@ -287,14 +302,23 @@ def _choose(orgs: list[_Org], wanted: int | None, now: float, lost: set[str]) ->
             if wanted is not None and any(k["pk"] == wanted for k in _usable_keys(org, now)):
                 org.key = next(k for k in org.keys if k["pk"] == wanted)
                 return org
-        fresh = [o for o in ready if o.name not in lost] or ready
-        if lost:
-            # Lost a race for the best one: another worker took it; spread out instead of
-            # queueing behind each other on the same row.
-            return random.choice(fresh)
-        return min(fresh, key=lambda o: (-round(o.fit.headroom, 3), _lru(o, o.key), o.key["order"]))
+        return min(ready, key=_preference)
     # Nothing fits now: the earliest slot, first come first served.
     return min(within, key=lambda o: (o.fit.at, _lru(o, o.key)))
+
+
+def _preference(org: _Org) -> tuple:
+    """Smart: the most headroom, ties to the least recently used key."""
+    return (-round(org.fit.headroom, 3), _lru(org, org.key), org.key["order"])
+
+
+def _ranked(orgs: list[_Org], lost: _Org, now: float) -> list[_Org]:
+    """The other organizations with a slot within the wait, best first (ready ones by
+    preference, then by earliest slot), and the lost one last."""
+    within = [o for o in orgs if o is not lost and o.fit is not None and o.fit.at is not None and o.fit.within]
+    ready = sorted((o for o in within if o.fit.at <= now), key=_preference)
+    later = sorted((o for o in within if o.fit.at > now), key=lambda o: o.fit.at)
+    return [*ready, *later, lost]
 
 
 def _least_recent(ledger: Ledger, keys: list[dict]) -> dict:
@@ -314,8 +338,9 @@ def _admit(org: _Org, ledger: Ledger, fit_: Fit, key: dict, call: _Ask, now: flo
 
 def _claim(org: _Org, call: _Ask, now: float) -> Lease | None:
     """Write the admission to the organization's row; None if another worker changed it first."""
-    lease = _admit(org, org.ledger, org.fit, org.key, call, now)
-    return lease if _compare_and_swap(org, org.ledger.dumps()) else None
+    ledger = org.ledger.copy()
+    lease = _admit(org, ledger, org.fit, org.key, call, now)
+    return lease if _compare_and_swap(org, ledger.dumps()) else None
 
 
 def _compare_and_swap(org: _Org, state: str) -> bool:
@@ -331,23 +356,48 @@ def _compare_and_swap(org: _Org, state: str) -> bool:
         return cursor.rowcount == 1
 
 
-def _claim_locked(org: _Org, call: _Ask) -> Lease | None:
-    """The same decision for one organization, under its row lock: always gets an answer."""
-    with transaction.atomic():
-        row = Budget.objects.select_for_update().filter(pk=org.budget_id).first()
-        if row is None:
-            return None
-        ledger = Ledger.loads(row.state)
-        apply_inbox(ledger, row.inbox)
-        now = time.time()
-        ledger.prune(now)
-        fit_ = _fit(org, ledger, call, now)
-        if fit_.at is None or not fit_.within:
-            return None
-        key = _least_recent(ledger, _usable_keys(org, max(fit_.at, now)))
-        lease = _admit(org, ledger, fit_, key, call, now)
-        Budget.objects.filter(pk=row.pk).update(state=ledger.dumps(), inbox="", version=row.version + 1)
-    return lease
+def _claim_contended(ranked: list[_Org], call: _Ask) -> Lease | None:
+    """Under contention: lock the best of `ranked` that no other worker holds (PostgreSQL:
+    FOR UPDATE SKIP LOCKED, so workers spread over organizations instead of racing for one;
+    SQLite's IMMEDIATE transaction serializes writers anyway), judge it again on its fresh
+    row, and admit the call there if it still fits."""
+    by_id = {o.budget_id: o for o in ranked}
+    pending = list(by_id)
+    table = Budget._meta.db_table
+    skip = connection.features.has_select_for_update_skip_locked
+    with transaction.atomic(), connection.cursor() as cursor:
+        while pending:
+            if skip:
+                # The best one nobody holds: in preference order, skipping locked rows.
+                order = " ".join(f"WHEN {int(pk)} THEN {i}" for i, pk in enumerate(pending))
+                cursor.execute(
+                    f"SELECT id, version, state, inbox FROM {table} WHERE id IN ({', '.join(['%s'] * len(pending))}) "
+                    f"ORDER BY CASE id {order} END LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    pending,
+                )
+            else:
+                cursor.execute(f"SELECT id, version, state, inbox FROM {table} WHERE id = %s", [pending[0]])
+            found = cursor.fetchone()
+            if found is None:
+                return None  # every one is held by another worker this instant
+            budget_id, version, state, inbox = found
+            pending.remove(budget_id)
+            org = by_id[budget_id]
+            ledger = Ledger.loads(state)
+            apply_inbox(ledger, inbox or "")
+            now = time.time()
+            ledger.prune(now)
+            fit_ = _fit(org, ledger, call, now)
+            if fit_.at is None or not fit_.within:
+                continue
+            key = _least_recent(ledger, _usable_keys(org, max(fit_.at, now)))
+            lease = _admit(org, ledger, fit_, key, call, now)
+            cursor.execute(
+                f"UPDATE {table} SET state = %s, version = %s, inbox = '', updated_at = %s WHERE id = %s",
+                [ledger.dumps(), version + 1, connection.ops.adapt_datetimefield_value(timezone.now()), budget_id],
+            )
+            return lease
+    return None
 
 
 def _lease(org: _Org, key: dict, call: _Ask, *, at: float, mslot: int, dslot: int, probe: bool) -> Lease:
