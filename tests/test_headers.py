@@ -1,9 +1,10 @@
 import pytest
 
 from keymanager.services.headers import (
-    limit_phrase,
+    RateLimitMessage,
     parse_go_duration,
     parse_rate_limit_headers,
+    parse_rate_limit_message,
     retry_after_from_message,
 )
 
@@ -59,6 +60,9 @@ def test_it_reads_the_429_message():
         "Rate limit reached for model `openai/gpt-oss-20b` in organization `org_x` service tier `on_demand` "
         "on tokens per day (TPD): Limit 200000, Used 199900, Requested 800. Please try again in 1h2m3.5s. Need more?"
     )
-    assert limit_phrase(message) == "TPD"
+    said = parse_rate_limit_message(message)
+    assert (said.organization, said.kind, said.limit, said.used, said.requested) == ("org_x", "tpd", 200000, 199900, 800)
+    assert said.try_again == pytest.approx(3723.5)
     assert retry_after_from_message(message) == pytest.approx(3723.5)
     assert retry_after_from_message("nothing here") is None
+    assert parse_rate_limit_message("Rate limit reached") == RateLimitMessage()

@@ -20,7 +20,8 @@ class PoolExhausted(KeyPoolError):
 
 
 class PoolMisconfigured(PoolExhausted):
-    """The pool cannot work as configured (e.g. KEY_ENCRYPTION_KEYS cannot decrypt the keys).
+    """The pool cannot work as configured: the keys it tried cannot be decrypted with
+    KEY_ENCRYPTION_KEYS and no other key could serve (they are set aside, admins alerted).
 
     A PoolExhausted, so callers serve their fallback; the cause is logged at CRITICAL.
     """

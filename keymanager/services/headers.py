@@ -77,12 +77,6 @@ def retry_after_from_message(message: str) -> float | None:
     return parse_go_duration(match.group(1)) if match else None
 
 
-def limit_phrase(message: str) -> str:
-    """Which limit a 429 names: RPM, RPD, TPM or TPD ('' if none)."""
-    match = re.search(r"\((RPM|RPD|TPM|TPD)\)", message or "")
-    return match.group(1) if match else ""
-
-
 _ORGANIZATION = re.compile(r"in organization `([^`]+)`")
 _LIMIT_KIND = re.compile(r"\((RPM|RPD|TPM|TPD)\)")
 _NUMBERS = re.compile(r"Limit\s+(\d+)\s*,\s*Used\s+(\d+)\s*,\s*Requested\s+(\d+)", re.IGNORECASE)
