@@ -31,6 +31,7 @@ Systems (same keys, same arrivals, no fallback unless --openai):
 from __future__ import annotations
 
 import argparse
+import copy
 import itertools
 import json
 import multiprocessing
@@ -96,9 +97,10 @@ def earliest_slot_ideal(arrivals: list[float], scenario: dict, budget: float, la
         need = prompt_tokens(prompt(i)) + MAX_TOKENS
         best = None
         for org in orgs:
-            t = arrival
+            # Look ahead on a copy: a limiter forgets what lies behind the moment it is asked about.
+            probe, t = copy.deepcopy(org), arrival
             for _ in range(1000):
-                refusal = org.check(t, need)
+                refusal = probe.check(t, need)
                 if refusal is None:
                     break
                 t += max(refusal.wait, 1e-3)

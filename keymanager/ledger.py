@@ -50,16 +50,47 @@ CONFIRMED = (HEADER, REFUSAL)
 
 
 class Ring:
-    """Per-slice [requests, tokens] for one period; keys are absolute slice numbers."""
+    """Per-slice [requests, tokens] for one period; keys are absolute slice numbers.
 
-    __slots__ = ("period", "width", "span", "slices")
+    `slices` is what this pool admitted; `outside` is what the provider says was spent beyond
+    that (by another application, or by keys not yet known to share the organization): the
+    provider's latest word replaces it, never adds to it, so it cannot pile up.
+    """
 
-    def __init__(self, period: float, width: float, slices: dict[int, list[int]] | None = None) -> None:
+    __slots__ = ("period", "width", "span", "slices", "outside")
+
+    def __init__(self, period: float, width: float, slices: dict[int, list[int]] | None = None,
+                 outside: dict[int, list[int]] | None = None) -> None:
         self.period = period
         self.width = width
         # The most slices one window of period + margin can touch (one more when unaligned).
         self.span = math.ceil((period + MARGIN) / width - 1e-9) + 1
         self.slices = slices if slices is not None else {}
+        self.outside = outside if outside is not None else {}
+
+    @property
+    def counted(self) -> dict[int, list[int]]:
+        """Everything that counts against the limit: our admissions and the outside usage."""
+        if not self.outside:
+            return self.slices
+        merged = {s: v[:] for s, v in self.slices.items()}
+        for s, (r, t) in self.outside.items():
+            cell = merged.setdefault(s, [0, 0])
+            cell[0] += r
+            cell[1] += t
+        return merged
+
+    def set_outside(self, slot: int, *, requests: int | None = None, tokens: int | None = None) -> None:
+        """Replace the outside usage of the counts given (requests and/or tokens) by one entry."""
+        for index, value in ((0, requests), (1, tokens)):
+            if value is None:
+                continue
+            for cell in self.outside.values():
+                cell[index] = 0
+            if value > 0:
+                self.outside.setdefault(slot, [0, 0])[index] += value
+        for s in [s for s, cell in self.outside.items() if cell == [0, 0]]:
+            del self.outside[s]
 
     def slot(self, t: float) -> int:
         return math.floor(t / self.width)
@@ -70,8 +101,9 @@ class Ring:
     def prune(self, now: float) -> None:
         """Forget slices that no window from now on can contain."""
         current = self.slot(now)
-        for s in [s for s in self.slices if s + self.span <= current]:
-            del self.slices[s]
+        for cells in (self.slices, self.outside):
+            for s in [s for s in cells if s + self.span <= current]:
+                del cells[s]
 
     def add(self, slot: int, requests: int, tokens: int) -> None:
         cell = self.slices.setdefault(slot, [0, 0])
@@ -80,18 +112,18 @@ class Ring:
         if cell == [0, 0]:
             del self.slices[slot]
 
-    def trailing(self, slot: int) -> tuple[int, int]:
+    def trailing(self, slot: int, *, ours_only: bool = False) -> tuple[int, int]:
         """Requests and tokens in the window that ends with `slot` (upper bound)."""
         low = slot - self.span
         req = tok = 0
-        for s, (r, t) in self.slices.items():
+        for s, (r, t) in (self.slices if ours_only else self.counted).items():
             if low < s <= slot:
                 req += r
                 tok += t
         return req, tok
 
     def has_after(self, slot: int) -> bool:
-        return any(s > slot for s in self.slices)
+        return any(s > slot for s in self.slices) or any(s > slot for s in self.outside)
 
     def fits_at(self, slot: int, req: int, tok: int, lim_req: float, lim_tok: float) -> bool:
         """Whether adding (req, tok) at `slot` keeps every window within the limits."""
@@ -111,7 +143,8 @@ class Ring:
         """
         if req > lim_req or tok > lim_tok:
             return None
-        entries = [s for s in self.slices if s > first - self.span]
+        counted = self.counted
+        entries = [s for s in counted if s > first - self.span]
         end = max(entries, default=first)
         # Past `end + span` every window is empty, so `end + span` always fits.
         top = end + self.span if last is None else min(last, end + self.span)
@@ -124,7 +157,7 @@ class Ring:
         toks = [0] * n
         for s in entries:
             if s <= hi:
-                r, t = self.slices[s]
+                r, t = counted[s]
                 reqs[s - lo] += r
                 toks[s - lo] += t
         # S(j) for j in [first, hi]: the window (j - span, j].
@@ -222,8 +255,8 @@ class Ledger:
             return cls()
         data = json.loads(text)
         ledger = cls(
-            minute=Ring(MINUTE, MINUTE_SLICE, _unpack(data.get("m"))),
-            day=Ring(DAY, DAY_SLICE, _unpack(data.get("d"))),
+            minute=Ring(MINUTE, MINUTE_SLICE, _unpack(data.get("m")), _unpack(data.get("mo"))),
+            day=Ring(DAY, DAY_SLICE, _unpack(data.get("d")), _unpack(data.get("do"))),
             learned={k: Limit(*v) for k, v in data.get("l", {}).items()},
             ceilings=dict(data.get("c", {})),
             lru={int(k): v for k, v in data.get("u", {}).items()},
@@ -237,7 +270,9 @@ class Ledger:
         return json.dumps(
             {
                 "m": _pack(self.minute.slices),
+                "mo": _pack(self.minute.outside),
                 "d": _pack(self.day.slices),
+                "do": _pack(self.day.outside),
                 "l": {k: [v.value, v.source, v.at] for k, v in self.learned.items()},
                 "c": self.ceilings,
                 "u": self.lru,
@@ -251,8 +286,10 @@ class Ledger:
         """An independent copy (a cached ledger is shared read-only; admissions go to a copy)."""
         o = self.observed
         return Ledger(
-            minute=Ring(MINUTE, MINUTE_SLICE, {s: v[:] for s, v in self.minute.slices.items()}),
-            day=Ring(DAY, DAY_SLICE, {s: v[:] for s, v in self.day.slices.items()}),
+            minute=Ring(MINUTE, MINUTE_SLICE, {s: v[:] for s, v in self.minute.slices.items()},
+                        {s: v[:] for s, v in self.minute.outside.items()}),
+            day=Ring(DAY, DAY_SLICE, {s: v[:] for s, v in self.day.slices.items()},
+                     {s: v[:] for s, v in self.day.outside.items()}),
             learned={k: Limit(v.value, v.source, v.at) for k, v in self.learned.items()},
             ceilings=dict(self.ceilings),
             lru=dict(self.lru),
@@ -347,22 +384,21 @@ class Ledger:
 
 def raise_to(ring: Ring, at: float, *, requests: int | None = None, tokens: int | None = None,
              reset: float | None = None) -> None:
-    """Make the window ending at `at` hold at least what the provider says it counted there.
-
-    The extra frees `reset` seconds after `at` (when the provider says everything is
+    """The provider says the window ending at `at` holds `requests` / `tokens`: what it counts
+    beyond our own admissions becomes the ring's outside usage (replacing the previous
+    statement), freeing `reset` seconds after `at` (when the provider says everything is
     restored), never later than the limit's period: a stale or odd header cannot make the
-    pool wait longer than the limit it describes.
-    """
+    pool wait longer than the limit it describes."""
     slot_at = ring.slot(at)
-    mine_r, mine_t = ring.trailing(slot_at)
-    extra_r = max(0, requests - mine_r) if requests is not None else 0
-    extra_t = max(0, tokens - mine_t) if tokens is not None else 0
-    if not extra_r and not extra_t:
-        return
+    mine_r, mine_t = ring.trailing(slot_at, ours_only=True)
     wait = ring.period if reset is None else min(max(reset, 0.0), ring.period)
     # An entry at slot s counts until slot s + span: place it to free at `at + wait`.
-    slot = max(slot_at - ring.span + 1, ring.slot(at + wait) - ring.span)
-    ring.add(min(slot, slot_at), extra_r, extra_t)
+    slot = min(slot_at, max(slot_at - ring.span + 1, ring.slot(at + wait) - ring.span))
+    ring.set_outside(
+        slot,
+        requests=None if requests is None else max(0, requests - mine_r),
+        tokens=None if tokens is None else max(0, tokens - mine_t),
+    )
 
 
 @dataclass(frozen=True)

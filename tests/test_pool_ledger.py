@@ -244,3 +244,23 @@ def test_random_admissions_keep_every_window_within_every_limit(seed):
     for t, _ in sent:
         in_window = sum(k for u, k in sent if t - MINUTE - MARGIN < u <= t)
         assert in_window <= 2000
+
+
+def test_outside_usage_is_replaced_by_the_providers_latest_word_not_added_up():
+    ledger = hard(rpm=45)
+    for i in range(10):
+        ledger.admit(T0 + i, 10)
+    # Twice in a row the provider says 30 requests are counted: 20 are someone else's, once.
+    raise_to(ledger.minute, T0 + 10, requests=30)
+    raise_to(ledger.minute, T0 + 11, requests=30)
+    assert ledger.used(T0 + 11)["rpm"] == 30
+    # Those 20 turn out to be a second key of the same organization, merged in: the provider's
+    # next word (still 30) leaves nothing outside, instead of counting them twice.
+    other = hard(rpm=45)
+    for i in range(20):
+        other.admit(T0 + i * 0.5, 10)
+    from keymanager.services.organizations import _absorb
+
+    _absorb(ledger, other)
+    raise_to(ledger.minute, T0 + 12, requests=30)
+    assert ledger.used(T0 + 12)["rpm"] == 30

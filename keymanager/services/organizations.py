@@ -26,6 +26,11 @@ def _absorb(target: Ledger, other: Ledger) -> None:
     for ring, theirs in ((target.minute, other.minute), (target.day, other.day)):
         for slot, (requests, tokens) in theirs.slices.items():
             ring.add(slot, requests, tokens)
+        # What the provider counted beyond each of them; its next word replaces the sum.
+        for slot, (requests, tokens) in theirs.outside.items():
+            cell = ring.outside.setdefault(slot, [0, 0])
+            cell[0] += requests
+            cell[1] += tokens
     for kind, limit in other.learned.items():
         mine = target.learned.get(kind)
         if mine is None or (limit.source in CONFIRMED and (mine.source not in CONFIRMED or limit.at > mine.at)):
