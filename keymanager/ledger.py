@@ -327,14 +327,17 @@ class Ledger:
             self.day.add(dslot, requests, tokens)
 
     # ----- limits -----
-    def limits(self, guesses: dict[str, int | None]) -> dict[str, tuple[float, bool]]:
+    def limits(self, guesses: dict[str, int | None], peers: Peers | None = None) -> dict[str, tuple[float, bool]]:
         """Per kind: (value, hard).
 
         An admin's ceiling is what the admin knows: the pool works up to it and never past it,
         unless the provider states a lower limit (a header, a 429), which then holds. Without
-        a ceiling, a stated limit holds; otherwise the shipped guess, raised by probing, is
-        soft: one call at a time may go past it to find the real one.
+        a ceiling, a stated limit holds. Otherwise what the provider stated to a peer (an
+        organization on the same published limits) holds, unless this one was already served
+        past it; failing that, the shipped guess, raised by this organization's or its peers'
+        probing, is soft: one call at a time may go past it to find the real one.
         """
+        peers = peers or NO_PEERS
         result: dict[str, tuple[float, bool]] = {}
         for kind in KINDS:
             learned = self.learned.get(kind)
@@ -342,10 +345,16 @@ class Ledger:
             stated = float(learned.value) if learned is not None and learned.confirmed else math.inf
             if ceiling is not None:
                 result[kind] = (min(float(ceiling), stated), True)
-            elif learned is not None:
-                result[kind] = (float(learned.value), learned.confirmed)
-            elif guesses.get(kind) is not None:
-                result[kind] = (float(guesses[kind]), False)
+                continue
+            if learned is not None and learned.confirmed:
+                result[kind] = (float(learned.value), True)
+                continue
+            own = learned.value if learned is not None else guesses.get(kind)
+            peer_stated = peers.stated.get(kind)
+            if peer_stated is not None and (own is None or learned is None or own <= peer_stated):
+                result[kind] = (float(peer_stated), True)
+            elif own is not None or kind in peers.served:
+                result[kind] = (float(max(own or 0, peers.served.get(kind, 0))), False)
             else:
                 result[kind] = (math.inf, False)
         return result
@@ -402,6 +411,56 @@ def raise_to(ring: Ring, at: float, *, requests: int | None = None, tokens: int 
 
 
 @dataclass(frozen=True)
+class Peers:
+    """What organizations on the same published limits (same provider and model, the same
+    limits in their headers, or none known yet) have found out: one 429 or one served probe
+    then speaks for all of them, instead of each organization paying its own 429 to learn
+    the same tier's limit."""
+
+    stated: dict[str, int] = field(default_factory=dict)  # kind -> lowest limit the provider stated
+    served: dict[str, int] = field(default_factory=dict)  # kind -> highest soft limit a probe got through
+    probing: bool = False  # a peer's probe is in flight: one probe at a time for the group
+
+
+NO_PEERS = Peers()
+
+
+def _published(ledger: Ledger) -> tuple[int | None, int | None]:
+    """The limits this organization's headers state (Groq: RPD and TPM); None when unknown."""
+    values = []
+    for kind in ("rpd", "tpm"):
+        learned = ledger.learned.get(kind)
+        values.append(learned.value if learned is not None and learned.source == HEADER else None)
+    return values[0], values[1]
+
+
+def _same_tier(a: tuple, b: tuple) -> bool:
+    return all(x is None or y is None or x == y for x, y in zip(a, b, strict=True))
+
+
+def peers_of(ledgers: list[Ledger], now: float) -> list[Peers]:
+    """For each ledger, what its peers among the others know (see `Peers`). Admins' ceilings
+    are not shared: an admin sets them for one organization."""
+    published = [_published(ledger) for ledger in ledgers]
+    out: list[Peers] = []
+    for i, _ledger in enumerate(ledgers):
+        stated: dict[str, int] = {}
+        served: dict[str, int] = {}
+        probing = False
+        for j, other in enumerate(ledgers):
+            if j == i or not _same_tier(published[i], published[j]):
+                continue
+            probing = probing or other.probe_until > now
+            for kind, limit in other.learned.items():
+                if limit.confirmed:
+                    stated[kind] = min(stated.get(kind, limit.value), limit.value)
+                elif limit.source == PROBE:
+                    served[kind] = max(served.get(kind, limit.value), limit.value)
+        out.append(Peers(stated, served, probing) if stated or served or probing else NO_PEERS)
+    return out
+
+
+@dataclass(frozen=True)
 class Fit:
     """When a call of `tokens` can be admitted, and whether only as a probe."""
 
@@ -449,7 +508,7 @@ def earliest(ledger: Ledger, limits: dict[str, tuple[float, bool]], *, now: floa
 
 
 def fit(ledger: Ledger, guesses: dict[str, int | None], *, now: float, not_before: float, tokens: int,
-        until: float | None) -> Fit:
+        until: float | None, peers: Peers | None = None) -> Fit:
     """Where a call goes in this budget: now, or the earliest free slot up to `until`.
 
     When only an unconfirmed limit (a shipped guess) stands in the way now, one call at a
@@ -457,14 +516,15 @@ def fit(ledger: Ledger, guesses: dict[str, int | None], *, now: float, not_befor
     answers 429 naming the real limit, which is then learned. Beyond `until`, `at` says when
     the call would fit (for the caller's retry_after) and `within` is False: nothing is held.
     """
-    limits = ledger.limits(guesses)
+    peers = peers or NO_PEERS
+    limits = ledger.limits(guesses, peers)
     if any(limits[kind][1] and tokens > limits[kind][0] for kind in TOKEN_KINDS):
         return Fit(at=None, within=False)
     start = max(now, not_before)
     at = earliest(ledger, limits, now=now, not_before=not_before, tokens=tokens, until=until)
     if at is not None and at <= start:
         return Fit(at=at, headroom=headroom(ledger, limits, now, tokens))
-    if start <= now and ledger.probe_until <= now:
+    if start <= now and ledger.probe_until <= now and not peers.probing:
         hard = earliest(ledger, limits, now=now, not_before=not_before, tokens=tokens, hard_only=True, until=start)
         if hard is not None:
             return Fit(at=start, probe=True, headroom=0.0)
@@ -486,9 +546,10 @@ def headroom(ledger: Ledger, limits: dict[str, tuple[float, bool]], now: float, 
     return max(0.0, min(shares)) if shares else 1.0
 
 
-def probe_raise(ledger: Ledger, guesses: dict[str, int | None], now: float, tokens: int) -> None:
+def probe_raise(ledger: Ledger, guesses: dict[str, int | None], now: float, tokens: int,
+                peers: Peers | None = None) -> None:
     """A probe goes past soft limits: raise each one it passes to what it now holds."""
-    limits = ledger.limits(guesses)
+    limits = ledger.limits(guesses, peers)
     used = ledger.used(now)
     for kind in KINDS:
         value, hard = limits[kind]

@@ -18,6 +18,7 @@ from keymanager.ledger import (
     apply_inbox,
     fit,
     observe_event,
+    peers_of,
     probe_raise,
     raise_to,
     settle_event,
@@ -197,6 +198,67 @@ def test_one_call_at_a_time_may_probe_past_a_guess_and_raises_it():
     ledger.learn("rpm", 31, REFUSAL, T0 + 5)
     ledger.probe_until = 0.0
     assert not fit(ledger, TIGHT, now=T0 + 6, not_before=0, tokens=10, until=T0 + 7).probe
+
+
+def busy(requests: int) -> Ledger:
+    """A ledger at its shipped guesses with `requests` calls in the last minute."""
+    ledger = Ledger()
+    for i in range(requests):
+        ledger.admit(T0 + i * 0.1, 10)
+    return ledger
+
+
+def test_a_limit_stated_to_one_organization_holds_for_its_peers_without_a_429_each():
+    told, other = Ledger(), busy(45)
+    told.learn("rpm", 45, REFUSAL, T0)
+    alone = fit(other, TIGHT, now=T0 + 5, not_before=0, tokens=10, until=T0 + 6)
+    assert alone.probe  # on its own it would go past its guess and collect its own 429
+    _, peers = peers_of([told, other], T0 + 5)
+    got = fit(other, TIGHT, now=T0 + 5, not_before=0, tokens=10, until=T0 + 6, peers=peers)
+    assert not got.probe and not got.within  # 45 is the tier's limit: wait, do not probe
+    assert other.limits(TIGHT, peers)["rpm"] == (45.0, True)
+    # What a peer's headers state holds too until this organization's own headers say.
+    told.learn("tpm", 12_000, HEADER, T0)
+    _, peers = peers_of([told, other], T0 + 5)
+    assert other.limits(TIGHT, peers)["tpm"] == (12_000.0, True)
+    # Below the stated limit it works as usual.
+    assert fit(busy(44), TIGHT, now=T0 + 5, not_before=0, tokens=10, until=T0 + 6, peers=peers).at == T0 + 5
+
+
+def test_organizations_on_other_published_limits_are_not_peers():
+    told, other = Ledger(), busy(45)
+    told.learn("rpm", 45, REFUSAL, T0)
+    told.learn("rpd", 1000, HEADER, T0)
+    other.learn("rpd", 14_400, HEADER, T0)  # another tier: its headers say so
+    _, peers = peers_of([told, other], T0 + 5)
+    assert fit(other, TIGHT, now=T0 + 5, not_before=0, tokens=10, until=T0 + 6, peers=peers).probe
+    # An organization served past a peer's stated limit is on another tier too: it keeps its own.
+    other = busy(50)
+    other.learn("rpm", 50, PROBE, T0)
+    _, peers = peers_of([told, other], T0 + 5)
+    assert other.limits(TIGHT, peers)["rpm"] == (50.0, False)
+
+
+def test_peers_probe_one_at_a_time_and_share_what_a_probe_got_through():
+    prober, other = Ledger(), busy(35)
+    prober.learn("rpm", 36, PROBE, T0)
+    prober.probe_until = T0 + 30  # its probe is in flight
+    _, peers = peers_of([prober, other], T0 + 5)
+    # 36 got through at a peer: up to it is no probe here; past it, wait for the peer's probe.
+    assert fit(other, TIGHT, now=T0 + 5, not_before=0, tokens=10, until=T0 + 6, peers=peers).at == T0 + 5
+    other.admit(T0 + 5, 10)
+    got = fit(other, TIGHT, now=T0 + 5, not_before=0, tokens=10, until=T0 + 6, peers=peers)
+    assert not got.probe and not got.within
+    prober.probe_until = 0.0
+    _, peers = peers_of([prober, other], T0 + 5)
+    assert fit(other, TIGHT, now=T0 + 5, not_before=0, tokens=10, until=T0 + 6, peers=peers).probe
+
+
+def test_an_admins_ceiling_is_not_shared_with_peers():
+    capped, other = Ledger(), busy(30)
+    capped.ceilings["rpm"] = 10
+    _, peers = peers_of([capped, other], T0 + 5)
+    assert other.limits(TIGHT, peers)["rpm"] == (30.0, False)
 
 
 def test_a_request_larger_than_a_hard_token_limit_never_fits():

@@ -158,6 +158,30 @@ def test_a_guess_below_the_real_limit_is_probed_past_one_call_at_a_time(settings
     assert budget_usage(Budget.objects.get()).limits["rpm"].value == 36
 
 
+@pytest.mark.parametrize(("other_rpd", "expected_429s"), [(2000, 1), (14_400, 2)])
+def test_one_429_teaches_every_organization_on_the_same_published_limits(settings, other_rpd, expected_429s):
+    settings.KEYMANAGER = {**settings.KEYMANAGER, "wait_budget": 1.0}
+    first, second = make_secret(), make_secret()
+    orgs = {
+        "org_a": {"keys": [first], "limits": {MODEL: {"rpm": 5, "rpd": 2000, "tpm": 12_000}}},
+        "org_b": {"keys": [second], "limits": {MODEL: {"rpm": 5, "rpd": other_rpd, "tpm": 12_000}}},
+    }
+    with GroqStub(orgs=orgs) as stub:
+        settings.GROQ_BASE_URL = stub.url
+        keys_import_env({"GROQ_API_KEY": first, "GROQ_API_KEY2": second})
+        served = 0
+        for _ in range(14):
+            try:
+                complete(messages=MESSAGES, max_tokens=20)
+                served += 1
+            except PoolExhausted:
+                pass
+        assert served_and_refused(stub) == (served, expected_429s)
+    # Both organizations' full minute is used either way; on the same published limits the
+    # first organization's 429 speaks for the second, whose headers say it is another tier.
+    assert served == 10
+
+
 def test_keys_found_to_share_an_organization_are_merged_into_one_budget(settings, caplog):
     settings.KEYMANAGER = {**settings.KEYMANAGER, "wait_budget": 1.0}
     first, second = make_secret(), make_secret()

@@ -30,7 +30,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from keymanager.ledger import Fit, Ledger, apply_inbox, fit, headroom, probe_raise
+from keymanager.ledger import NO_PEERS, Fit, Ledger, Peers, apply_inbox, fit, headroom, peers_of, probe_raise
 from keymanager.models import Budget, Cooldown, Key
 from keymanager.selectors.limits import guesses
 from keymanager.services.budgets import budget_rows_ensure
@@ -90,6 +90,7 @@ class _Org:
     ledger: Ledger
     keys: list[dict]
     org_cooling: float
+    peers: Peers = NO_PEERS
     fit: Fit | None = None
     key: dict | None = None
 
@@ -203,6 +204,16 @@ def _organizations(rows: list[dict], now: float) -> dict[str, _Org]:
     return orgs
 
 
+def _with_peers(orgs: dict[str, _Org], everyone: dict[str, _Org], now: float) -> list[_Org]:
+    """Each organization with what its peers know: every organization of the provider counts,
+    including those this call may not use."""
+    names = list(everyone)
+    for name, peers in zip(names, peers_of([everyone[n].ledger for n in names], now), strict=True):
+        if name in orgs:
+            orgs[name].peers = peers
+    return list(orgs.values())
+
+
 def acquire(
     *,
     provider: str,
@@ -230,11 +241,12 @@ def acquire(
             rows = read_pool(provider, model)
         # Quest N maps to the N-th enabled key, whichever keys this call may use.
         wanted = rows[(quest - 1) % len(rows)]["pk"] if strategy == "quest" and quest and rows else None
-        rows = [r for r in rows if r["pk"] not in avoid and (only_key is None or r["pk"] == only_key)]
-        if not rows:
+        usable = [r for r in rows if r["pk"] not in avoid and (only_key is None or r["pk"] == only_key)]
+        if not usable:
             return NoKey(retry_after=None)
         now = time.time()
-        orgs = list(_organizations(rows, now).values())
+        mine = _organizations(usable, now)
+        orgs = _with_peers(mine, mine if len(usable) == len(rows) else _organizations(rows, now), now)
         for org in orgs:
             org.fit = _fit(org, org.ledger, call, now)
         choice = _choose(orgs, wanted, now)
@@ -270,7 +282,8 @@ def _fit(org: _Org, ledger: Ledger, call: _Ask, now: float) -> Fit:
     of its keys' cooldowns, and where its ledger has room."""
     soonest_key = min(max(now, _epoch(k["key_cooling"])) for k in org.keys)
     not_before = max(now, org.org_cooling, soonest_key)
-    return fit(ledger, call.shipped, now=now, not_before=not_before, tokens=call.tokens, until=now + call.max_wait)
+    return fit(ledger, call.shipped, now=now, not_before=not_before, tokens=call.tokens, until=now + call.max_wait,
+               peers=org.peers)
 
 
 def _no_key(orgs, now: float) -> NoKey:
@@ -329,7 +342,7 @@ def _admit(org: _Org, ledger: Ledger, fit_: Fit, key: dict, call: _Ask, now: flo
     """Count the call in the ledger (the caller writes it back) and describe the lease."""
     at = max(fit_.at, now)
     if fit_.probe:
-        probe_raise(ledger, call.shipped, now, call.tokens)
+        probe_raise(ledger, call.shipped, now, call.tokens, org.peers)
         ledger.probe_until = now + PROBE_HOLD
     mslot, dslot = ledger.admit(at, call.tokens)
     ledger.lru[key["pk"]] = at
@@ -434,8 +447,9 @@ def pool_headroom(*, provider: str, model: str) -> float:
     now = time.time()
     shipped = guesses(provider, model)
     best = 0.0
-    for org in _organizations(rows, now).values():
+    orgs = _organizations(rows, now)
+    for org in _with_peers(orgs, orgs, now):
         if org.org_cooling > now or all(_epoch(k["key_cooling"]) > now for k in org.keys):
             continue
-        best = max(best, headroom(org.ledger, org.ledger.limits(shipped), now))
+        best = max(best, headroom(org.ledger, org.ledger.limits(shipped, org.peers), now))
     return best
