@@ -3,6 +3,7 @@ limits and organizations learned from the provider, never told."""
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import time
 import uuid
@@ -15,7 +16,7 @@ from model_bakery import baker
 from keymanager.ledger import MINUTE, REFUSAL, Ledger
 from keymanager.models import Budget, Key, OrganizationChange, OrganizationSource, UsageLog
 from keymanager.selectors import budget_usage
-from keymanager.services import PoolExhausted, complete
+from keymanager.services import PoolExhausted, acomplete, complete
 from keymanager.services.keys import key_add, keys_import_env
 from keymanager.services.selection import acquire
 from keymanager.testing.groqstub import GroqStub
@@ -279,3 +280,30 @@ def test_the_dashboard_card_shows_what_the_provider_last_reported(pool_factory, 
     usage = budget_usage(Budget.objects.get())
     html = admin_client.get(reverse("api-dashboard")).content.decode()
     assert f"{usage.reported_remaining_requests:,} req · {usage.reported_remaining_tokens:,} tok" in html
+
+
+def test_acomplete_serves_async_callers_without_blocking_their_event_loop(settings):
+    key = make_secret()
+    with GroqStub(orgs={"org_x": {"keys": [key], "limits": {MODEL: ROOMY}}}, latency=0.4) as stub:
+        settings.GROQ_BASE_URL = stub.url
+        key_add(provider="groq", name="k", secret=key)
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.02)
+                ticks += 1
+
+        async def main():
+            ticker = asyncio.create_task(tick())
+            try:
+                return await acomplete(messages=MESSAGES, max_tokens=20)
+            finally:
+                ticker.cancel()
+
+        result = asyncio.run(main())
+        served, _ = served_and_refused(stub)
+    assert result.text and result.provider == "groq" and served == 1
+    assert ticks >= 5  # the loop ran on through the 0.4 s reply (blocked, it would not tick at all)
+    assert UsageLog.objects.filter(outcome="success").count() == 1

@@ -4,7 +4,7 @@ Code outside `keymanager` (the game) uses only what this module exports.
 """
 
 from keymanager.conf import default_model
-from keymanager.services.complete import CompletionResult, complete
+from keymanager.services.complete import CompletionResult, acomplete, complete
 from keymanager.services.errors import KeyPoolError, PoolExhausted, PoolMisconfigured, PoolMisuse, RequestRejected
 from keymanager.services.fallbacks import register_fallback_counter
 from keymanager.services.outcomes import mark_unusable
@@ -17,6 +17,7 @@ __all__ = [
     "PoolMisconfigured",
     "PoolMisuse",
     "RequestRejected",
+    "acomplete",
     "complete",
     "default_model",
     "mark_unusable",

@@ -8,7 +8,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections, connection, transaction
 from django.db.utils import InterfaceError, OperationalError
 from django.views.decorators.debug import sensitive_variables
 
@@ -74,6 +75,21 @@ class _Call:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+
+async def acomplete(**kwargs) -> CompletionResult:
+    """`complete()` for async callers (ASGI views, async tasks): the same arguments, result
+    and exceptions. The call runs on a worker thread with its own database connection,
+    closed after the call, so the event loop never waits on the HTTP call or a row lock."""
+    return await sync_to_async(_complete_on_worker_thread, thread_sensitive=False)(**kwargs)
+
+
+def _complete_on_worker_thread(**kwargs) -> CompletionResult:
+    close_old_connections()
+    try:
+        return complete(**kwargs)
+    finally:
+        close_old_connections()
 
 
 def _inside_callers_transaction() -> bool:
