@@ -75,7 +75,7 @@ stub: setup
 bench: setup
 	mkdir -p bench/results
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
-	$(BIN)/python bench/pool_goodput.py --plot bench/results/goodput.png
+	LITELLM_LOCAL_MODEL_COST_MAP=True $(BIN)/python bench/pool_goodput.py --json bench/results/goodput.json
 	$(BIN)/python bench/acquire.py
 	$(BIN)/python bench/dashboard.py --db sqlite
 	$(BIN)/python bench/game_load.py --duration 30s
