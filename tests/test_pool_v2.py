@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import threading
 import time
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from model_bakery import baker
 
@@ -307,3 +309,52 @@ def test_acomplete_serves_async_callers_without_blocking_their_event_loop(settin
     assert result.text and result.provider == "groq" and served == 1
     assert ticks >= 5  # the loop ran on through the 0.4 s reply (blocked, it would not tick at all)
     assert UsageLog.objects.filter(outcome="success").count() == 1
+
+
+def test_a_lost_compare_and_swap_makes_this_process_spread_over_equal_organizations(pool_factory):
+    """A worker whose write lost to another's stops choosing the row everyone reads as best."""
+    from keymanager.services import selection
+
+    pool_factory(orgs=1, limits=ROOMY)
+    acquire(provider="groq", model=MODEL, tokens=100, strategy="smart", request_id=uuid.uuid4(), attempt=1,
+            max_wait=5.0)  # the budget row exists
+    selection._spread_until = 0.0
+    budget = Budget.objects.get()
+    locked, release = threading.Event(), threading.Event()
+
+    def other_worker() -> None:
+        # Another process writes the row while this one is between its read and its write.
+        with transaction.atomic():
+            Budget.objects.select_for_update().filter(pk=budget.pk).update(version=F("version") + 1)
+            locked.set()
+            release.wait(5)
+        connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    locked.wait(5)
+    threading.Timer(0.5, release.set).start()
+    lease = acquire(provider="groq", model=MODEL, tokens=100, strategy="smart", request_id=uuid.uuid4(),
+                    attempt=1, max_wait=5.0)
+    thread.join()
+    assert not isinstance(lease, selection.NoKey)  # it still got on, under the row's lock
+    assert selection._spread_until > time.time()
+    selection._spread_until = 0.0
+
+
+def test_while_spreading_equal_organizations_are_chosen_at_random_else_least_recent_first(monkeypatch):
+    from keymanager.ledger import Fit
+    from keymanager.services import selection
+
+    def org(name: str, used_at: float, room: float):
+        o = selection._Org(name=name, budget_id=1, version=1, inbox_len=0, ledger=Ledger(), keys=[], org_cooling=0)
+        key = {"pk": hash(name) % 1000, "order": 1, "key_cooling": None}
+        o.keys, o.fit = [key], Fit(at=0.0, headroom=room)
+        o.ledger.lru[key["pk"]] = used_at
+        return o
+
+    orgs = [org("a", 1.0, 0.9), org("b", 2.0, 0.9), org("c", 3.0, 0.9), org("d", 0.0, 0.5)]
+    monkeypatch.setattr(selection, "_spread_until", 0.0)
+    assert {selection._choose(orgs, None, 10.0).name for _ in range(40)} == {"a"}
+    monkeypatch.setattr(selection, "_spread_until", 11.0)
+    assert {selection._choose(orgs, None, 10.0).name for _ in range(200)} == {"a", "b", "c"}  # never d

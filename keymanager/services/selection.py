@@ -9,8 +9,11 @@
    processes and hosts, because every reservation is written to the one shared row.
 3. The chosen row is written back only if its `version` is unchanged (compare-and-swap
    under the row's lock, habit 2 of STYLE.md): two workers can never both take the last
-   slot. A worker that loses reads again; after a few losses it waits for the row's lock
-   (`SELECT ... FOR UPDATE`, an IMMEDIATE transaction on SQLite) so it always gets on.
+   slot. A worker that loses takes the best organization nobody else holds at that instant,
+   under its row lock (`SELECT ... FOR UPDATE SKIP LOCKED`; an IMMEDIATE transaction on
+   SQLite), judged again on the fresh row. For the next second it then picks at random among
+   organizations about as good as the best, so workers reading the same state stop all
+   choosing the same row.
 
 No transaction or lock is held across the HTTP call, and the usage log is never read.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -39,6 +43,11 @@ logger = logging.getLogger("keymanager")
 
 # How long a call admitted past an unconfirmed limit keeps others from probing too.
 PROBE_HOLD = 30.0
+# After this process loses a compare-and-swap, it picks among equally good organizations at
+# random for this long, so workers reading the same state stop all choosing the same row.
+SPREAD_AFTER_LOSS = 1.0
+SPREAD_HEADROOM = 0.05  # "about as good": within this share of the limits
+_spread_until = 0.0
 # Key.last_used_at is for people (admin, status); refreshing it at most this often keeps
 # a write off the hot path. Selection's own least-recently-used order lives in the ledger.
 STAMP_EVERY = timedelta(seconds=60)
@@ -254,6 +263,7 @@ def acquire(
             return _no_key(orgs, now)
         lease = _claim(choice, call, now)
         if lease is None:
+            _spread_for_a_while(now)
             # Another worker wrote that row first. Rather than racing again, take the best
             # organization nobody holds right now, under its row lock.
             lease = _claim_contended(_ranked(orgs, choice, now), call)
@@ -302,6 +312,11 @@ def _lru(org: _Org, key: dict) -> float:
     return org.ledger.lru.get(key["pk"], -math.inf)
 
 
+def _spread_for_a_while(now: float) -> None:
+    global _spread_until
+    _spread_until = now + SPREAD_AFTER_LOSS
+
+
 def _choose(orgs: list[_Org], wanted: int | None, now: float) -> _Org | None:
     """The organization (and its key) to admit the call in, or None."""
     within = [o for o in orgs if o.fit is not None and o.fit.at is not None and o.fit.within]
@@ -315,7 +330,11 @@ def _choose(orgs: list[_Org], wanted: int | None, now: float) -> _Org | None:
             if wanted is not None and any(k["pk"] == wanted for k in _usable_keys(org, now)):
                 org.key = next(k for k in org.keys if k["pk"] == wanted)
                 return org
-        return min(ready, key=_preference)
+        best = min(ready, key=_preference)
+        if now < _spread_until:
+            # Contended: any organization about as good as the best, at random.
+            return random.choice([o for o in ready if o.fit.headroom >= best.fit.headroom - SPREAD_HEADROOM])
+        return best
     # Nothing fits now: the earliest slot, first come first served.
     return min(within, key=lambda o: (o.fit.at, _lru(o, o.key)))
 
