@@ -45,6 +45,7 @@ superuser: migrate
 # The game against the Groq stand-in server, for playing without real keys, on its own database
 # (DEMO_DATABASE_URL). The stand-in's keys are the same every time: kept in the git-ignored
 # $(DEMO_FILES)-stub.json; $(DEMO_FILES)-keys.env gets them with the stand-in's URL at each start.
+# No code reloader: the demo is for playing, and one server process stops at once on Ctrl-C.
 demo: setup
 	$(RUN_ENV) DATABASE_URL=$(DEMO_DATABASE_URL) $(BIN)/python manage.py migrate --noinput
 	$(RUN_ENV) DATABASE_URL=$(DEMO_DATABASE_URL) $(BIN)/python manage.py createcachetable
@@ -60,7 +61,7 @@ demo: setup
 	  echo "CosmosQuest demo on http://$(HOST):$(PORT) against the Groq stand-in on port $(STUB_PORT) (database: $(DEMO_DATABASE_URL))"; \
 	  $(RUN_ENV) $(BIN)/python manage.py qcluster & QPID=$$!; \
 	  trap 'kill $$SPID $$QPID 2>/dev/null' EXIT INT TERM; \
-	  $(RUN_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	  $(RUN_ENV) $(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
