@@ -58,6 +58,9 @@ def test_make_demo_keeps_to_its_own_database_and_ports(tmp_path):
             ["make", "--no-print-directory", "demo", f"PORT={web}", f"STUB_PORT={stub}",
              f"DEMO_DATABASE_URL=sqlite:///{demo_db}", f"DEMO_FILES={tmp_path / 'demo'}"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            # As in a terminal: Ctrl-C is not ignored. A test run started in the background
+            # (`cmd &` in a script) inherits SIGINT ignored, and Python then keeps ignoring it.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     try:
         up = wait_for(lambda: (status(web) or {}).get("status") == "ok", 120)
