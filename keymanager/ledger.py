@@ -351,7 +351,7 @@ class Ledger:
                 continue
             own = learned.value if learned is not None else guesses.get(kind)
             peer_stated = peers.stated.get(kind)
-            if peer_stated is not None and (own is None or learned is None or own <= peer_stated):
+            if peer_stated is not None and (learned is None or learned.value <= peer_stated):
                 result[kind] = (float(peer_stated), True)
             elif own is not None or kind in peers.served:
                 result[kind] = (float(max(own or 0, peers.served.get(kind, 0))), False)
