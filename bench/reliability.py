@@ -391,8 +391,8 @@ def scenario_scan(args) -> dict:
     else:
         env.pop("DATABASE_URL", None)
     out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "tests/test_security_secrets.py",
-         "tests/test_fuzz_endpoints.py"], env=env, cwd=ROOT, capture_output=True, text=True)
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "tests/ops/test_security_secrets.py",
+         "tests/ops/test_fuzz_endpoints.py"], env=env, cwd=ROOT, capture_output=True, text=True)
     scan = re.search(r"secrets scan: (\d+) keys, (\d+) artifacts, ([\d,]+) characters, (\d+) log records, "
                      r"(\d+) mails, found (\d+)", out.stdout)
     fuzz = re.search(r"fuzz: (\d+) cases", out.stdout)

@@ -5,7 +5,7 @@ per-slice sums of requests and tokens, plus what was learned about the provider'
 Its size depends on the limits' periods, never on how much history the usage log holds.
 
 The provider's counting algorithm is unknown (rolling window or token bucket). A rolling
-window of N per period T is the stricter of the two (POOL_V2.md), so the ledger keeps the
+window of N per period T is the stricter of the two (docs/provider-facts.md), so the ledger keeps the
 invariant: *every stretch of `span` consecutive slices holds at most the limit*, where `span`
 is the most slices one window of T (plus a margin for time on the wire and clock skew) can
 touch. Counting a partly covered slice whole makes every sum an upper bound: whatever the
@@ -42,7 +42,7 @@ KIND_PERIOD = {"rpm": "m", "tpm": "m", "rpd": "d", "tpd": "d"}
 KIND_PERIOD_SECONDS = {"rpm": MINUTE, "tpm": MINUTE, "rpd": DAY, "tpd": DAY}
 TOKEN_KINDS = ("tpm", "tpd")
 
-# Where a limit value came from. Guesses are the shipped defaults (GROQ_FACTS.md's table),
+# Where a limit value came from. Guesses are the shipped defaults (docs/provider-facts.md),
 # raised by probing when the provider lets more through; the others are the provider's own
 # word (a header, a 429) or an admin's ceiling.
 GUESS, PROBE, HEADER, REFUSAL, CEILING = "default", "probe", "header", "429", "admin"

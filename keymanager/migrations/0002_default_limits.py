@@ -1,4 +1,4 @@
-"""Groq's published free-tier limits (GROQ_FACTS.md) as editable defaults for every organization."""
+"""Groq's published free-tier limits (docs/provider-facts.md) as editable defaults for every organization."""
 
 from django.db import migrations
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from keymanager.ledger import CEILING, GUESS, KINDS, Ledger
 from keymanager.models import Limit, Provider
 
-# Groq's published free-tier values (GROQ_FACTS.md): RPM, RPD, TPM, TPD per (organization,
+# Groq's published free-tier values (docs/provider-facts.md): RPM, RPD, TPM, TPD per (organization,
 # model). First guesses only: the provider's headers and 429s replace them, and a guess may
 # be passed by one probing call at a time (an organization on another tier has other limits).
 GROQ_FREE_TIER: dict[str, dict[str, int]] = {

@@ -1,4 +1,4 @@
-"""`complete()`: one logical LLM call, spread over the pool (DESIGN.md's contract)."""
+"""`complete()`: one logical LLM call, spread over the pool."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What the pool does with the result of each attempt (GROQ_FACTS.md's table).
+"""What the pool does with the result of each attempt (docs/provider-facts.md, Errors).
 
 A success costs two writes: the usage-log row, and one UPDATE that appends to the budget
 row's inbox (settle the tokens to the provider's count, its x-ratelimit-* headers). The key

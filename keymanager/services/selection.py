@@ -8,7 +8,7 @@
    slot within the call's wait is reserved: first come, first served, across threads,
    processes and hosts, because every reservation is written to the one shared row.
 3. The chosen row is written back only if its `version` is unchanged (compare-and-swap
-   under the row's lock, habit 2 of STYLE.md): two workers can never both take the last
+   under the row's lock): two workers can never both take the last
    slot. A worker that loses takes the best organization nobody else holds at that instant,
    under its row lock (`SELECT ... FOR UPDATE SKIP LOCKED`; an IMMEDIATE transaction on
    SQLite), judged again on the fresh row. For the next second it then picks at random among

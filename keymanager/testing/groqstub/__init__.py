@@ -1,6 +1,6 @@
 """A Groq API stand-in over real HTTP for tests and benchmarks (no internet needed).
 
-Reproduces the wire behaviour in GROQ_FACTS.md closely enough for the real ``groq`` and
+Reproduces the wire behaviour in docs/provider-facts.md closely enough for the real ``groq`` and
 ``openai`` SDKs: per-(organization, model) RPM/RPD/TPM/TPD limits, counted by sliding windows
 or token buckets (``limiter=``), with Groq's 429 bodies and ``x-ratelimit-*`` headers,
 401/400/404/413/498/5xx errors, JSON mode, streaming, scripted replies and seeded fault

@@ -1,4 +1,4 @@
-"""Groq-shaped error replies: ``{"error": {"message", "type", "code"}}`` (GROQ_FACTS.md, Errors)."""
+"""Groq-shaped error replies: ``{"error": {"message", "type", "code"}}`` (docs/provider-facts.md, Errors)."""
 
 from __future__ import annotations
 

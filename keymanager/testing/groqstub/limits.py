@@ -1,6 +1,6 @@
 """Rate limiting per (organization, model), with a choice of algorithm.
 
-Groq budgets are per organization and model (GROQ_FACTS.md), so one limiter exists per pair
+Groq budgets are per organization and model (docs/provider-facts.md), so one limiter exists per pair
 and every key of the organization draws from it. Groq does not publish how it counts, so the
 stand-in offers two common shapes, both over the same four limits:
 
@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-# Free-tier table from GROQ_FACTS.md: rpm / rpd / tpm / tpd per (organization, model).
+# Free-tier table from docs/provider-facts.md: rpm / rpd / tpm / tpd per (organization, model).
 FREE_TIER: dict[str, dict[str, int]] = {
     "openai/gpt-oss-20b": {"rpm": 30, "rpd": 1000, "tpm": 8000, "tpd": 200000},
     "openai/gpt-oss-120b": {"rpm": 30, "rpd": 1000, "tpm": 8000, "tpd": 200000},

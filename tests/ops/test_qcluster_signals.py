@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.test_deploy import ROOT
+from tests.ops.test_deploy import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import pytest
 
 import keymanager.services
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ORM_WRITES = {"save", "update", "delete", "create", "bulk_create", "bulk_update", "get_or_create",
               "update_or_create", "save_model", "delete_model", "delete_queryset", "save_formset"}
 

@@ -28,7 +28,7 @@ from keymanager.services import PoolExhausted, complete
 from keymanager.services.errors import PoolMisconfigured
 from keymanager.services.providers import forget_clients
 from tests.conftest import make_secret
-from tests.test_security_access import staff_urls
+from tests.ops.test_security_access import staff_urls
 
 ROOMY = {"rpm": 1000, "rpd": 100000, "tpm": 1000000, "tpd": 10000000}
 STATUS_TOKEN = "status-token-for-the-secrets-scan-0123456789"

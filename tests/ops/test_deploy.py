@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 
 pytestmark = pytest.mark.slow  # each test starts manage.py or gunicorn in a fresh process
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 RECIPE_ENV = ROOT / "deploy" / "production.env.example"

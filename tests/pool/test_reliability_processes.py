@@ -15,7 +15,7 @@ from django.db import connection
 from keymanager.models import Budget, Cooldown, Key, Outcome, UsageLog
 from keymanager.selectors import budget_usage
 from keymanager.services import PoolExhausted, complete
-from tests.test_reliability_workers import call_forever, serve_when_told
+from tests.pool.test_reliability_workers import call_forever, serve_when_told
 
 MODEL = "openai/gpt-oss-20b"
 ROOMY = {"rpm": 1000, "rpd": 100000, "tpm": 1000000, "tpd": 10000000}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_deploy import ROOT
-from tests.test_qcluster_signals import live_session, wait_for
+from tests.ops.test_deploy import ROOT
+from tests.ops.test_qcluster_signals import live_session, wait_for
 
 pytestmark = pytest.mark.slow
 

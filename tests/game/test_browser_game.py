@@ -29,7 +29,7 @@ pytestmark = [
     pytest.mark.usefixtures("seeded"),
     needs_chromium,
 ]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -348,7 +348,7 @@ def test_it_formats_go_durations():
 
 
 def test_it_runs_as_a_command():
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen(
         [sys.executable, "-m", "keymanager.testing.groqstub", "--port", "0", "--orgs", "2", "--json"],
         cwd=root, stdout=subprocess.PIPE, text=True)

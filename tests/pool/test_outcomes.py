@@ -1,4 +1,4 @@
-"""complete() against the stand-in, one row of GROQ_FACTS.md's outcome table at a time."""
+"""complete() against the stand-in, one row of the outcome table in docs/provider-facts.md at a time."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser import chromium, needs_chromium, screenshot
-from tests.test_admin_pages import EveryState
+from tests.ops.test_admin_pages import EveryState
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), needs_chromium]

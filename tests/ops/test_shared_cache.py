@@ -16,9 +16,9 @@ import pytest
 from django.core.cache import cache, caches
 from django.db import connection
 
-from tests.test_deploy import manage, production_env
+from tests.ops.test_deploy import manage, production_env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def count_in_other_process(db_name: str, key: str, queue) -> None:

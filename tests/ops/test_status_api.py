@@ -12,7 +12,7 @@ from django.db import connection
 from django.urls import reverse
 
 from keymanager.models import Key
-from tests.test_admin_pages import EveryState
+from tests.ops.test_admin_pages import EveryState
 
 pytestmark = pytest.mark.django_db
 

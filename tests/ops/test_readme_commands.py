@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.test_deploy import ROOT
+from tests.ops.test_deploy import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from keymanager.services.keys import key_add, key_disable
 from keymanager.services.outcomes import cool_down
 from keymanager.services.rollups import rollup_usage
 from tests.conftest import make_secret
-from tests.test_admin_pages import EveryState
+from tests.ops.test_admin_pages import EveryState
 
 pytestmark = pytest.mark.django_db
 
@@ -198,7 +198,7 @@ def test_keys_status_bad_arguments_exit_2_from_the_command_line(tmp_path):
         capture_output=True,
         text=True,
         env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
-        cwd=__import__("pathlib").Path(__file__).resolve().parent.parent,
+        cwd=__import__("pathlib").Path(__file__).resolve().parents[2],
     )
     assert result.returncode == 2 and "invalid choice" in result.stderr and "Traceback" not in result.stderr
 

@@ -10,7 +10,7 @@ import pytest
 from django.core.checks import run_checks
 
 from keymanager.conf import FLAT_RULES, RULES, PoolSettings
-from tests.test_deploy import ROOT, manage, production_env
+from tests.ops.test_deploy import ROOT, manage, production_env
 
 SETTINGS_SOURCE = (ROOT / "cosmosquest" / "settings.py").read_text()
 # Every pool variable the settings module reads, with the type it is cast to.
