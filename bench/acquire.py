@@ -38,8 +38,8 @@ def prepare() -> None:
     setup_django()
     from django.db import connections
 
+    from keymanager.services.ceilings import limit_set
     from keymanager.services.keys import key_add
-    from keymanager.services.limits import limit_set
     from keymanager.testing.groqstub import make_key
 
     for n in range(ORGS):
@@ -105,14 +105,14 @@ def worker(seconds: float, barrier, results) -> None:
     from keymanager.services.headers import RateLimitHeaders
     from keymanager.services.outcomes import record_success
     from keymanager.services.providers import CallResult
-    from keymanager.services.selection import NoKey, acquire
+    from keymanager.services.selection import Ask, NoKey, acquire
 
     conf = pool_settings()
     result = CallResult("ok", MODEL, 20, 10, 30, RateLimitHeaders(), 1)
 
     def cycle() -> bool:
-        lease = acquire(provider="groq", model=MODEL, tokens=300, strategy=conf.strategy, request_id=uuid.uuid4(),
-                        attempt=1, max_wait=20.0)
+        lease = acquire(Ask(provider="groq", model=MODEL, prompt_count=100, max_tokens=200, strategy=conf.strategy,
+                            request_id=uuid.uuid4(), attempt=1, max_wait=20.0))
         if isinstance(lease, NoKey):
             return False
         record_success(lease, result)

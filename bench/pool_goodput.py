@@ -94,13 +94,13 @@ def earliest_slot_ideal(arrivals: list[float], scenario: dict, budget: float, la
     orgs = [limiter(dict(scenario["limits"]), 60.0, 86400.0) for _ in range(ORGS)]
     served, waits = 0, []
     for i, arrival in enumerate(arrivals):
-        need = prompt_tokens(prompt(i)) + MAX_TOKENS
+        asked = prompt_tokens(prompt(i))
         best = None
         for org in orgs:
             # Look ahead on a copy: a limiter forgets what lies behind the moment it is asked about.
             probe, t = copy.deepcopy(org), arrival
             for _ in range(1000):
-                refusal = probe.check(t, need)
+                refusal = probe.check(t, asked, MAX_TOKENS)
                 if refusal is None:
                     break
                 t += max(refusal.wait, 1e-3)
@@ -108,9 +108,9 @@ def earliest_slot_ideal(arrivals: list[float], scenario: dict, budget: float, la
                 best = (t, org)
         if best is not None:
             t, org = best
-            entry = org.admit(t, need)
+            entry = org.admit(t, asked, MAX_TOKENS)
             # Generous to the ideal: the reservation shrinks at once to a typical reply's total.
-            org.settle(entry, prompt_tokens(prompt(i)) + 60)
+            org.settle(entry, asked, 60)
             served += 1
             waits.append(t - arrival + latency)
     return {"served": served, "p95_wait": percentile(waits, 0.95) if waits else float("nan")}
@@ -306,8 +306,8 @@ def add_keys(org_keys: dict[str, list[str]], openai_key: str | None, scenario: d
     setup_django()
     from django.db import connections
 
+    from keymanager.services.ceilings import limit_set
     from keymanager.services.keys import key_add, keys_import_env
-    from keymanager.services.limits import limit_set
 
     if scenario["keys_per_org"] > 1:
         # As an operator would: GROQ_API_KEY, GROQ_API_KEY2, ... with no organizations stated.

@@ -14,6 +14,7 @@ from django.db.models import Max, Min, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from keymanager.models import Budget, Cooldown, Incident, OrganizationChange, UsageLog
 
@@ -227,7 +228,7 @@ class UsageLogAdmin(ReadOnlyAdmin):
 
 def _limit_cell(view) -> str:
     if view.value is None:
-        return format_html('<span class="cq-muted">none</span>')
+        return mark_safe('<span class="cq-muted">none</span>')  # a constant: nothing to escape
     when = ""
     if view.learned_at:
         when = datetime.fromtimestamp(view.learned_at, UTC).strftime("%Y-%m-%d %H:%M")
@@ -261,6 +262,22 @@ class BudgetAdmin(ReadOnlyAdmin):
     search_fields = ["organization", "model"]
     fields = ["organization", "model", "provider", "rpm", "tpm", "rpd", "tpd", "used_now", "headroom", "reported",
               "updated_at"]
+    actions = ["reset_learned"]
+
+    def has_reset_permission(self, request) -> bool:
+        # Whoever may edit the ceilings may make the pool forget what it learned.
+        return request.user.has_perm("keymanager.change_limit")
+
+    @admin.action(description="Reset learned limits (the provider restates them)", permissions=["reset"])
+    def reset_learned(self, request, queryset):
+        from keymanager.services.ceilings import limits_reset
+
+        count = sum(
+            limits_reset(provider=b.provider, organization=b.organization, model=b.model)
+            for b in queryset.only("provider", "organization", "model")
+        )
+        self.message_user(request, f"Learned limits reset on {count} budget(s): the shipped guesses and ceilings "
+                                   "stand until the provider's next word.")
 
     def _usage(self, obj: Budget):
         usage = getattr(obj, "cq_usage", None)
@@ -303,7 +320,8 @@ class BudgetAdmin(ReadOnlyAdmin):
             return "–"
         req = "?" if u.reported_remaining_requests is None else f"{u.reported_remaining_requests:,}"
         tok = "?" if u.reported_remaining_tokens is None else f"{u.reported_remaining_tokens:,}"
-        return f"{req} req today / {tok} tok this minute left, at {u.reported_at:%H:%M:%S} UTC"
+        period = "this minute" if u.provider == "openai" else "today"
+        return f"{req} req {period} / {tok} tok this minute left, at {u.reported_at:%H:%M:%S} UTC"
 
 
 @admin.register(OrganizationChange)

@@ -10,7 +10,7 @@ class KeymanagerConfig(AppConfig):
     def ready(self) -> None:
         from keymanager import checks  # noqa: F401  (registers the start-up checks)
         from keymanager.models import Limit
-        from keymanager.services.limits import limit_saved
+        from keymanager.services.ceilings import limit_saved
 
         # However a ceiling changes (admin, command, shell), the budgets it caps learn it at once.
         def ceiling_changed(instance: Limit, **kwargs) -> None:

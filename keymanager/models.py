@@ -162,18 +162,6 @@ class Outcome(models.TextChoices):
     CAPACITY = "capacity", "Capacity exceeded (498)"
 
 
-# Outcomes whose requests the provider refused before counting them against its limits.
-UNCOUNTED_OUTCOMES = (
-    Outcome.RATE_LIMITED,
-    Outcome.AUTH_FAILED,
-    Outcome.BAD_REQUEST,
-    Outcome.DECOMMISSIONED,
-    Outcome.NOT_FOUND,
-    Outcome.TOO_LARGE,
-    Outcome.SPEND_CAP,
-)
-
-
 class UsageLog(models.Model):
     """One row per attempt, written when the attempt ends: the record for reports and the
     dashboard. Selection never reads it (budgets are kept on the Budget rows), so its size
@@ -219,7 +207,7 @@ class Limit(models.Model):
     organization without a row of its own; a blank value sets no ceiling.
 
     These are not the pool's idea of the limits: that is learned from the provider and shown
-    per budget (services/limits.py ships first guesses from Groq's published table).
+    per budget (services/ceilings.py ships first guesses from Groq's published table).
     """
 
     provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.GROQ)
@@ -318,7 +306,8 @@ class UsageRollup(models.Model):
     prompt_tokens = models.BigIntegerField(default=0)
     completion_tokens = models.BigIntegerField(default=0)
     total_tokens = models.BigIntegerField(default=0)
-    # What the organization's budget counted (UNCOUNTED_OUTCOMES excluded), for limit bars.
+    # What the organization's budget counted (outcomes the provider does not count excluded:
+    # keymanager/outcome_rules.py), for limit bars.
     budget_requests = models.PositiveIntegerField(default=0)
     budget_tokens = models.BigIntegerField(default=0)
     latency_count = models.PositiveIntegerField(default=0)

@@ -49,14 +49,14 @@ def reserve_in_turn(db_name: str, overrides: dict, ready, go, done_before, done,
 
     from django.db import connection
 
-    from keymanager.services.selection import acquire
+    from keymanager.services.selection import Ask, acquire
 
     ready.set()
     go.wait(timeout=120)
     if done_before is not None:
         done_before.wait(timeout=120)
-    lease = acquire(provider="groq", model="openai/gpt-oss-20b", tokens=50, strategy="smart",
-                    request_id=uuid.uuid4(), attempt=1, max_wait=600.0)
+    lease = acquire(Ask(provider="groq", model="openai/gpt-oss-20b", prompt_count=50, max_tokens=0,
+                        request_id=uuid.uuid4(), attempt=1, max_wait=600.0))
     results.put((worker, getattr(lease, "send_at", None)))
     done.set()
     connection.close()

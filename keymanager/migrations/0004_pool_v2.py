@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 # 0002 seeded Groq's published free-tier values as rows of the Limit table. Limit rows are
 # admins' ceilings now, and those values ship as first guesses in code
-# (keymanager/services/limits.py): rows still equal to the seeds are removed, edited rows stay.
+# (keymanager/services/ceilings.py): rows still equal to the seeds are removed, edited rows stay.
 SEEDED = {
     "openai/gpt-oss-120b": (30, 1000, 8000, 200000),
     "openai/gpt-oss-20b": (30, 1000, 8000, 200000),

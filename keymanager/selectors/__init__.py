@@ -5,17 +5,17 @@ Nothing here returns or logs a secret: keys are identified by id, name and maske
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.db.models import Q
 from django.utils import timezone
 
+from keymanager import clock
 from keymanager.conf import default_model as pool_default_model
-from keymanager.ledger import Ledger, apply_inbox, headroom
+from keymanager.ledger import NO_PEERS, Ledger, apply_inbox, headroom
 from keymanager.models import Budget, Cooldown, CooldownReason, Key, OrganizationChange, Provider
-from keymanager.selectors.limits import LimitView, guesses, limit_views
+from keymanager.selectors.limit_views import LimitView, guesses, limit_views
 from keymanager.selectors.usage import Stats, totals, usage_stats
 
 STATES = ("available", "cooling", "disabled")
@@ -25,7 +25,7 @@ def ledger_of(budget: Budget) -> Ledger:
     """A budget's ledger as of now, inbox folded in, without writing (for readers)."""
     ledger = Ledger.loads(budget.state)
     apply_inbox(ledger, budget.inbox)
-    ledger.prune(time.time())
+    ledger.prune(clock.now())
     return ledger
 
 
@@ -133,22 +133,24 @@ class OrgUsage:
 
 
 def _org_usage(budget: Budget, ledger: Ledger, now: float) -> OrgUsage:
-    used = ledger.used(now)
-    shipped = guesses(budget.provider, budget.model)
-    obs = ledger.observed
+    limits = ledger.limits(guesses(budget.provider, budget.model), NO_PEERS, now)
+    used = ledger.used(now, limits)
+    requests_report = ledger.reported.get("rpd") or ledger.reported.get("rpm")
+    tokens_report = ledger.reported.get("tpm")
+    reported_at = max((r[1] for r in (requests_report, tokens_report) if r), default=None)
     return OrgUsage(
         provider=budget.provider,
         organization=budget.organization,
         model=budget.model,
-        limits={v.kind: v for v in limit_views(ledger, budget.provider, budget.model)},
+        limits={v.kind: v for v in limit_views(ledger, budget.provider, budget.model, now)},
         requests_minute=used["rpm"],
         tokens_minute=used["tpm"],
         requests_day=used["rpd"],
         tokens_day=used["tpd"],
-        headroom=round(headroom(ledger, ledger.limits(shipped), now), 4),
-        reported_remaining_requests=obs.remaining_requests if obs.at else None,
-        reported_remaining_tokens=obs.remaining_tokens if obs.at else None,
-        reported_at=datetime.fromtimestamp(obs.at, UTC) if obs.at else None,
+        headroom=round(headroom(ledger, limits, now), 4),
+        reported_remaining_requests=int(requests_report[0]) if requests_report else None,
+        reported_remaining_tokens=int(tokens_report[0]) if tokens_report else None,
+        reported_at=datetime.fromtimestamp(reported_at, UTC) if reported_at else None,
     )
 
 

@@ -17,13 +17,13 @@ from keymanager.conf import pool_settings
 from keymanager.models import (
     LATENCY_BOUNDS_MS,
     LATENCY_FIELDS,
-    UNCOUNTED_OUTCOMES,
     Outcome,
     Provider,
     RollupCursor,
     UsageLog,
     UsageRollup,
 )
+from keymanager.outcome_rules import ERROR_OUTCOMES, UNCOUNTED_OUTCOMES
 
 GROUPINGS = ("key", "provider", "organization", "model", "quest", "hour", "day")
 _RAW_FIELDS = {"key": "key_id", "provider": "provider", "organization": "organization", "model": "model", "quest": "quest"}
@@ -65,7 +65,7 @@ def raw_aggregates() -> dict:
         "switches": Count("id", filter=Q(attempt=2)),
         "successes": Count("id", filter=ok),
         "rate_limited": Count("id", filter=Q(outcome=Outcome.RATE_LIMITED)),
-        "errors": Count("id", filter=~Q(outcome__in=(Outcome.SUCCESS, Outcome.RATE_LIMITED, Outcome.PENDING))),
+        "errors": Count("id", filter=Q(outcome__in=ERROR_OUTCOMES)),
         "pending": Count("id", filter=Q(outcome=Outcome.PENDING)),
         "prompt_tokens": Sum("prompt_tokens"),
         "completion_tokens": Sum("completion_tokens"),

@@ -1,4 +1,8 @@
-"""Parsing of Groq's rate-limit headers and 429 messages."""
+"""Reading the providers' rate-limit headers and 429 messages, each in its provider's meaning.
+
+The same header names mean different windows at Groq and at OpenAI (docs/provider-facts.md,
+Rate limits): `HEADER_WINDOWS` says which limit each pair of headers reports, per provider.
+"""
 
 from __future__ import annotations
 
@@ -78,8 +82,43 @@ def retry_after_from_message(message: str) -> float | None:
 
 
 _ORGANIZATION = re.compile(r"in organization `([^`]+)`")
-_LIMIT_KIND = re.compile(r"\((RPM|RPD|TPM|TPD)\)")
+_LIMIT_KIND = re.compile(r"\((RPM|RPD|TPM|TPD|ITPM|OTPM)\)")
 _NUMBERS = re.compile(r"Limit\s+(\d+)\s*,\s*Used\s+(\d+)\s*,\s*Requested\s+(\d+)", re.IGNORECASE)
+_TOO_LARGE = re.compile(r"Limit\s+(\d+)\s*,\s*Requested\s+(\d+)", re.IGNORECASE)
+
+# Per provider: which limit kind the `requests` and the `tokens` headers report.
+HEADER_WINDOWS: dict[str, dict[str, str]] = {
+    "groq": {"requests": "rpd", "tokens": "tpm"},
+    "openai": {"requests": "rpm", "tokens": "tpm"},
+}
+
+
+@dataclass(frozen=True)
+class WindowReport:
+    """One window's figures from a reply's headers, as a limit kind of the ledger."""
+
+    kind: str
+    limit: int | None
+    remaining: int | None
+    reset: float | None
+
+
+def window_reports(provider: str, headers: RateLimitHeaders) -> list[WindowReport]:
+    """What the headers say, window by window, in the provider's own meaning."""
+    meaning = HEADER_WINDOWS.get(provider, HEADER_WINDOWS["groq"])
+    reports = [
+        WindowReport(meaning["requests"], headers.limit_requests, headers.remaining_requests, headers.reset_requests),
+        WindowReport(meaning["tokens"], headers.limit_tokens, headers.remaining_tokens, headers.reset_tokens),
+    ]
+    return [r for r in reports if r.remaining is not None or r.limit is not None]
+
+
+def reset_for(provider: str, kind: str, headers: RateLimitHeaders) -> float | None:
+    """The header's reset for limit `kind`, where this provider reports that window."""
+    for report in window_reports(provider, headers):
+        if report.kind == kind:
+            return report.reset
+    return None
 
 
 @dataclass(frozen=True)
@@ -89,7 +128,7 @@ class RateLimitMessage:
     Please try again in 2s." Every field is None when the message does not say it."""
 
     organization: str | None = None
-    kind: str | None = None  # "rpm" | "rpd" | "tpm" | "tpd"
+    kind: str | None = None  # "rpm" | "rpd" | "tpm" | "tpd" | "itpm" | "otpm"
     limit: int | None = None
     used: int | None = None
     requested: int | None = None
@@ -101,11 +140,12 @@ def parse_rate_limit_message(message: str) -> RateLimitMessage:
     org = _ORGANIZATION.search(text)
     kind = _LIMIT_KIND.search(text)
     numbers = _NUMBERS.search(text)
+    too_large = None if numbers else _TOO_LARGE.search(text)
     return RateLimitMessage(
         organization=org.group(1).strip()[:100] or None if org else None,
         kind=kind.group(1).lower() if kind else None,
-        limit=int(numbers.group(1)) if numbers else None,
+        limit=int(numbers.group(1)) if numbers else int(too_large.group(1)) if too_large else None,
         used=int(numbers.group(2)) if numbers else None,
-        requested=int(numbers.group(3)) if numbers else None,
+        requested=int(numbers.group(3)) if numbers else int(too_large.group(2)) if too_large else None,
         try_again=retry_after_from_message(text),
     )

@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-import time
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -18,11 +16,9 @@ from django.views.decorators.debug import sensitive_variables
 from keymanager import crypto
 from keymanager.conf import pool_settings
 from keymanager.models import SECRET_PREFIXES, Cooldown, DisabledCode, Key, OrganizationSource, Provider
-from keymanager.services.budgets import estimate_prompt_tokens
+from keymanager.services.attempts import CallState, quarantine, serve
+from keymanager.services.errors import RequestRejected
 from keymanager.services.organizations import key_set_organization
-from keymanager.services.outcomes import key_quarantine_undecryptable, record_failure, record_not_sent, record_success
-from keymanager.services.providers import ProviderFailure, call
-from keymanager.services.selection import NoKey, acquire
 
 TEST_MESSAGES = [{"role": "user", "content": "ping"}]
 
@@ -114,61 +110,36 @@ class KeyTestResult:
     message: str
 
 
-@sensitive_variables("secret")
 def key_test(*, key_id: int, purpose: str = "key_test") -> KeyTestResult:
     """One minimal real call with this key, admitted by its budget and recorded like any
-    other attempt: a test spends quota too, so it waits its turn (or says when it could run)."""
+    other attempt (the same loop as `complete()`, one attempt): a test spends quota too, so it
+    waits its turn (or says when it could run)."""
     conf = pool_settings()
     key = Key.objects.get(pk=key_id)
     if not key.enabled:
         return KeyTestResult(False, f"{key.name}: disabled ({key.disabled_reason or 'no reason given'}); enable it first")
     model = conf.default_model if key.provider == Provider.GROQ else conf.openai_model
-    tokens = estimate_prompt_tokens(TEST_MESSAGES) + 1
-    lease = acquire(
-        provider=key.provider,
-        model=model,
-        tokens=tokens,
-        strategy="smart",
-        request_id=uuid.uuid4(),
-        attempt=1,
-        max_wait=min(conf.wait_budget, conf.request_timeout),
-        only_key=key.pk,
-        purpose=purpose,
-    )
-    if isinstance(lease, NoKey):
-        when = "" if lease.retry_after is None else f"; it could in {lease.retry_after:.0f}s"
-        return KeyTestResult(False, f"{key.name}: not tested, its budget or a cooldown holds it now{when}")
-    delay = lease.send_at - time.time()
-    if delay > 0:
-        time.sleep(delay)
+    state = CallState(conf=replace(conf, wait_budget=min(conf.wait_budget, conf.request_timeout)),
+                      messages=TEST_MESSAGES, max_tokens=1, temperature=0, purpose=purpose)
     try:
-        secret = crypto.decrypt(lease.secret_encrypted)
-    except crypto.SecretDecryptionError:
-        record_not_sent(lease, code="undecryptable")
-        key_quarantine_undecryptable(key_id=key.pk, key_name=key.name)
+        served = serve(state, provider=key.provider, model=model, only_key=key.pk, single=True, on_undecryptable=quarantine)
+    except RequestRejected as exc:
+        return KeyTestResult(False, f"{key.name}: the provider refused the test request ({exc.status or ''} {exc.code})")
+    if served is not None:
+        left = served.result.headers.remaining_requests
+        return KeyTestResult(
+            True,
+            f"{key.name}: OK in {served.result.latency_ms} ms" + (f", {left} requests left" if left is not None else ""),
+        )
+    if state.undecryptable:
         return KeyTestResult(
             False, f"{key.name}: cannot be decrypted with this host's KEY_ENCRYPTION_KEYS; the key is disabled"
         )
-    try:
-        result = call(
-            provider=key.provider,
-            key_id=key.pk,
-            secret=secret,
-            model=model,
-            messages=TEST_MESSAGES,
-            temperature=0,
-            max_tokens=1,
-            response_format=None,
-            timeout=conf.request_timeout,
-        )
-    except ProviderFailure as failure:
-        record_failure(lease, failure, conf)
+    failure = state.last_failure
+    if failure is not None:
         return KeyTestResult(False, f"{key.name}: {failure.outcome} ({failure.status or 'no reply'}) {failure.code}")
-    record_success(lease, result)
-    left = result.headers.remaining_requests
-    return KeyTestResult(
-        True, f"{key.name}: OK in {result.latency_ms} ms" + (f", {left} requests left today" if left is not None else "")
-    )
+    when = "" if state.retry_hint is None else f"; it could in {state.retry_hint:.0f}s"
+    return KeyTestResult(False, f"{key.name}: not tested, its budget or a cooldown holds it now{when}")
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 Groq's limits are per organization, so two keys of one organization must share one budget.
 A key added without an organization is assumed to be its own; the first 429 it gets names
 its real organization ("... in organization `org_X` ..."). The key then moves there and its
-budgets are merged into that organization's at once: the usage both counted adds up, so the
-merged budget never believes it has more room than the provider gives.
+budgets are merged into that organization's at once (`budgets_merge`): when no key is left in
+the old organization, the usage both counted adds up, so the merged budget never believes it
+has more room than the provider gives; when keys are left, nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -13,33 +14,10 @@ import logging
 
 from django.db import transaction
 
-from keymanager.ledger import CONFIRMED, Ledger, apply_inbox
-from keymanager.models import Budget, Key, OrganizationChange, OrganizationSource
-from keymanager.selectors.limits import ceilings
-from keymanager.services.budgets import budget_rows_ensure
+from keymanager.models import Key, OrganizationChange, OrganizationSource
+from keymanager.services.budgets import budgets_merge
 
 logger = logging.getLogger("keymanager")
-
-
-def _absorb(target: Ledger, other: Ledger) -> None:
-    """Add `other`'s usage to `target`; keep the better-founded knowledge of each limit."""
-    for ring, theirs in ((target.minute, other.minute), (target.day, other.day)):
-        for slot, (requests, tokens) in theirs.slices.items():
-            ring.add(slot, requests, tokens)
-        # What the provider counted beyond each of them; its next word replaces the sum.
-        for slot, (requests, tokens) in theirs.outside.items():
-            cell = ring.outside.setdefault(slot, [0, 0])
-            cell[0] += requests
-            cell[1] += tokens
-    for kind, limit in other.learned.items():
-        mine = target.learned.get(kind)
-        if mine is None or (limit.source in CONFIRMED and (mine.source not in CONFIRMED or limit.at > mine.at)):
-            target.learned[kind] = limit
-    for key_id, at in other.lru.items():
-        target.lru[key_id] = max(at, target.lru.get(key_id, at))
-    target.probe_until = max(target.probe_until, other.probe_until)
-    if other.observed.at > target.observed.at:
-        target.observed = other.observed
 
 
 def key_move_organization(*, key_id: int, organization: str, source: str, detail: str = "") -> bool:
@@ -60,29 +38,7 @@ def key_move_organization(*, key_id: int, organization: str, source: str, detail
             return False
         others_left = Key.objects.filter(provider=key.provider, organization=old).exclude(pk=key_id).exists()
         Key.objects.filter(pk=key_id).update(organization=organization, organization_source=source)
-        models = list(Budget.objects.filter(provider=key.provider, organization=old).values_list("model", flat=True))
-        for model in models:
-            budget_rows_ensure(key.provider, [organization], model)
-        # Lock both organizations' rows in one order (by id): no deadlock with another merge.
-        rows = list(
-            Budget.objects.select_for_update()
-            .filter(provider=key.provider, organization__in=(old, organization), model__in=models)
-            .order_by("pk")
-        )
-        by = {(r.organization, r.model): r for r in rows}
-        for model in models:
-            source_row, target_row = by[(old, model)], by[(organization, model)]
-            target = Ledger.loads(target_row.state)
-            apply_inbox(target, target_row.inbox)
-            theirs = Ledger.loads(source_row.state)
-            apply_inbox(theirs, source_row.inbox)
-            _absorb(target, theirs)
-            target.ceilings = ceilings(key.provider, organization, model)
-            Budget.objects.filter(pk=target_row.pk).update(
-                state=target.dumps(), inbox="", version=target_row.version + 1
-            )
-            if not others_left:
-                source_row.delete()  # no key draws from it any more
+        budgets_merge(provider=key.provider, old=old, new=organization, keys_left=others_left)
         OrganizationChange.objects.create(
             key_id=key_id,
             provider=key.provider,

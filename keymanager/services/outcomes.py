@@ -1,10 +1,11 @@
-"""What the pool does with the result of each attempt (docs/provider-facts.md, Errors).
+"""What the pool does with the result of each attempt (keymanager/outcome_rules.py).
 
-A success costs two writes: the usage-log row, and one UPDATE that appends to the budget
-row's inbox (settle the tokens to the provider's count, its x-ratelimit-* headers). The key
-row is touched only when something about it changed. Failures take the slower paths:
-cooldowns, error counts, and for a 429 learning what the provider said under the budget's
-row lock (the limit it names, what it has counted, the organization).
+A success costs one statement on PostgreSQL: the usage-log row and the append to the budget
+row's inbox (settle the tokens to the provider's count, the provider's word on its windows).
+The key row is touched only when something about it changed. Failures follow the outcome
+table: what the provider did not count is handed back, and a 429's learning (the limit it
+names, what it counted, when the refused request fits, the organization) is done under the
+budget's row lock. Every 429 ends in a wait.
 """
 
 from __future__ import annotations
@@ -13,32 +14,24 @@ import logging
 from datetime import timedelta
 
 from django.db.models import F
-from django.utils import timezone
 
+from keymanager import clock
 from keymanager.conf import PoolSettings
 from keymanager.ledger import (
-    KIND_PERIOD,
-    KIND_PERIOD_SECONDS,
+    DAY,
+    MINUTE,
+    MINUTE_KINDS,
     PROBE_DONE,
-    REFUSAL,
     Ledger,
-    Observation,
-    observe_event,
-    raise_to,
-    settle_event,
+    flex_event,
+    success_event,
+    word_event,
 )
-from keymanager.models import (
-    UNCOUNTED_OUTCOMES,
-    Cooldown,
-    CooldownReason,
-    DisabledCode,
-    Key,
-    OrganizationSource,
-    Outcome,
-    UsageLog,
-)
+from keymanager.models import Cooldown, CooldownReason, DisabledCode, Key, OrganizationSource, Outcome, UsageLog
+from keymanager.outcome_rules import OUTCOME_RULES
+from keymanager.outcome_rules import Cooldown as CooldownRule
 from keymanager.services.budgets import budget_edit, budget_tell
-from keymanager.services.headers import RateLimitHeaders, parse_rate_limit_message
+from keymanager.services.headers import RateLimitHeaders, parse_rate_limit_message, reset_for, window_reports
 from keymanager.services.organizations import key_move_organization
 from keymanager.services.providers import CallResult, ProviderFailure
 from keymanager.services.redaction import redact
@@ -47,24 +40,23 @@ from keymanager.services.selection import Lease
 logger = logging.getLogger("keymanager")
 
 MODEL_UNAVAILABLE_COOLDOWN = 3600.0
+# A 429 that names no usable wait: the organization waits this long, doubling with each
+# refusal since its last success, up to KEYMANAGER_RATE_LIMIT_COOLDOWN.
+REFUSAL_BACKOFF = 1.0
 
 
-def _headers_event(headers: RateLimitHeaders, at: float) -> str:
-    if not headers.present:
-        return ""
-    return observe_event(
-        at,
-        limit_requests=headers.limit_requests,
-        remaining_requests=headers.remaining_requests,
-        reset_requests=headers.reset_requests,
-        limit_tokens=headers.limit_tokens,
-        remaining_tokens=headers.remaining_tokens,
-        reset_tokens=headers.reset_tokens,
-    )
+def _words(lease: Lease, headers: RateLimitHeaders, received: float, *, own_tokens: int) -> str:
+    """The provider's word on each window its headers report, in its own meaning."""
+    events = ""
+    for report in window_reports(lease.provider, headers):
+        own = 1 if report.kind in ("rpm", "rpd") else own_tokens
+        events += word_event(report.kind, sent=lease.send_at, received=received, limit=report.limit,
+                             remaining=report.remaining, reset=report.reset, own=own)
+    return events
 
 
 def _log_row(lease: Lease, **fields) -> UsageLog:
-    return UsageLog.objects.create(
+    return UsageLog(
         request_id=lease.request_id,
         key_id=lease.key_id,
         provider=lease.provider,
@@ -74,15 +66,18 @@ def _log_row(lease: Lease, **fields) -> UsageLog:
         quest=lease.quest,
         attempt=lease.attempt,
         created_at=lease.admitted_at,
-        finished_at=timezone.now(),
+        finished_at=clock.now_datetime(),
         **fields,
     )
 
 
 def record_success(lease: Lease, result: CallResult) -> None:
-    now = timezone.now()
-    counted = result.total_tokens or lease.reserved_tokens
-    _log_row(
+    received = clock.now()
+    # What the provider counts: the prompt less its cached part, and the output.
+    counted_input = max(0, result.prompt_tokens - result.cached_tokens)
+    reported = result.total_tokens > 0
+    counted = counted_input + result.completion_tokens if reported else lease.cost.tokens
+    log = _log_row(
         lease,
         outcome=Outcome.SUCCESS,
         http_status=200,
@@ -93,78 +88,87 @@ def record_success(lease: Lease, result: CallResult) -> None:
         latency_ms=result.latency_ms,
     )
     # The reservation becomes the provider's own count, in the slice it was admitted in.
-    events = settle_event(lease.mslot, lease.dslot, 0, counted - lease.reserved_tokens)
-    events += _headers_event(result.headers, now.timestamp())
+    events = ""
+    if reported:
+        events += lease.settle((0, counted_input - lease.cost.input, result.completion_tokens - lease.cost.output))
+    else:
+        events += lease.settle((0, 0, 0))
+    events += success_event(lease.send_at, prompt_ours=lease.prompt_count, prompt_theirs=result.prompt_tokens)
+    events += _words(lease, result.headers, received, own_tokens=counted)
+    if result.service_tier == "flex":
+        events += flex_event(True, received)
     if lease.probe:
         events += PROBE_DONE
-    budget_tell(lease.budget_id, events)
+    budget_tell(lease.budget_id, events, key_id=lease.key_id, model=lease.model, log=log)
     if lease.key_errors or lease.stamp_key:
         Key.objects.filter(pk=lease.key_id).update(
-            last_used_at=lease.admitted_at, last_success_at=now, consecutive_errors=0, cooldown_streak=0
+            last_used_at=lease.admitted_at, last_success_at=clock.now_datetime(), consecutive_errors=0,
+            cooldown_streak=0,
         )
 
 
 def record_failure(lease: Lease, failure: ProviderFailure, conf: PoolSettings) -> None:
-    now = timezone.now()
     outcome = failure.outcome
-    uncounted = outcome in UNCOUNTED_OUTCOMES
-    _log_row(
+    rule = OUTCOME_RULES[outcome]
+    log = _log_row(
         lease,
         outcome=outcome,
         http_status=failure.status,
         error_code=failure.code[:64],
         latency_ms=failure.latency_ms,
-        budget_tokens=0 if uncounted else lease.reserved_tokens,
+        budget_tokens=lease.cost.tokens if rule.counted else 0,
     )
     if outcome == Outcome.RATE_LIMITED:
+        log.save(force_insert=True)
         _rate_limited(lease, failure, conf)  # edits the budget under its lock, release included
     else:
-        events = settle_event(lease.mslot, lease.dslot, -1, -lease.reserved_tokens) if uncounted else ""
-        events += _headers_event(failure.headers, now.timestamp())
-        if lease.probe:
-            events += PROBE_DONE
-        budget_tell(lease.budget_id, events)
+        if rule.counted:
+            events = lease.settle((0, 0, 0)) + (PROBE_DONE if lease.probe else "")
+        else:
+            events = lease.release()
+        events += _words(lease, failure.headers, clock.now(), own_tokens=lease.cost.tokens if rule.counted else 0)
+        budget_tell(lease.budget_id, events, key_id=lease.key_id, model=lease.model, log=log)
         Key.objects.filter(pk=lease.key_id).update(
             last_used_at=lease.admitted_at,
             last_error=f"{failure.status or ''} {failure.code}: {failure.message}".strip()[:255],
-            last_error_at=now,
+            last_error_at=clock.now_datetime(),
         )
-    if outcome == Outcome.AUTH_FAILED:
-        _auth_failed(lease, failure, now)
-    elif outcome == Outcome.SPEND_CAP:
-        cool_down(
-            provider=lease.provider,
-            organization=lease.organization,
-            reason=CooldownReason.SPEND_CAP,
-            seconds=conf.spend_cap_cooldown,
-            detail=failure.message,
-        )
+    if rule.cooldown == CooldownRule.DISABLE_KEY:
+        _auth_failed(lease, failure)
+    elif rule.cooldown == CooldownRule.ORGANIZATION:
+        cool_down(provider=lease.provider, organization=lease.organization, reason=CooldownReason.SPEND_CAP,
+                  seconds=conf.spend_cap_cooldown, detail=failure.message)
         logger.error("Organization %s reached its spend cap; cooling it down.", lease.organization)
-    elif outcome == Outcome.NOT_FOUND:
-        cool_down(
-            key_id=lease.key_id,
-            provider=lease.provider,
-            model=lease.model,
-            reason=CooldownReason.MODEL_UNAVAILABLE,
-            seconds=MODEL_UNAVAILABLE_COOLDOWN,
-            detail=failure.message,
-        )
+    elif rule.cooldown == CooldownRule.KEY_MODEL:
+        cool_down(key_id=lease.key_id, provider=lease.provider, model=lease.model,
+                  reason=CooldownReason.MODEL_UNAVAILABLE, seconds=MODEL_UNAVAILABLE_COOLDOWN, detail=failure.message)
+    elif rule.cooldown == CooldownRule.KEY_ERRORS:
+        _count_error(lease, conf, failure.message or outcome)
     elif outcome == Outcome.DECOMMISSIONED:
         logger.warning("Model %s is decommissioned; switching to the alternate model.", lease.model)
-    elif outcome in (Outcome.ERROR, Outcome.TIMEOUT, Outcome.CONNECTION, Outcome.CAPACITY):
-        _count_error(lease, conf, failure.message or outcome)
 
 
 def record_not_sent(lease: Lease, *, code: str) -> None:
     """The attempt never reached the provider (e.g. the key cannot be decrypted): log it,
     and give its admission back."""
-    _log_row(lease, outcome=Outcome.BAD_REQUEST, error_code=code[:64], budget_tokens=0, latency_ms=0)
-    events = settle_event(lease.mslot, lease.dslot, -1, -lease.reserved_tokens)
-    budget_tell(lease.budget_id, events + (PROBE_DONE if lease.probe else ""))
+    log = _log_row(lease, outcome=Outcome.BAD_REQUEST, error_code=code[:64], budget_tokens=0, latency_ms=0)
+    budget_tell(lease.budget_id, lease.release(), key_id=lease.key_id, model=lease.model, log=log)
+
+
+def refusal_wait(provider: str, said, headers: RateLimitHeaders) -> float | None:
+    """The wait a 429 names, the most precise first: the message's "try again in 2.5s", the
+    retry-after header, the named window's reset; never longer than that limit's period.
+    None when it names no usable (positive) wait."""
+    period = (MINUTE if said.kind in MINUTE_KINDS else DAY) if said.kind else None
+    for seconds in (said.try_again, headers.retry_after, reset_for(provider, said.kind, headers) if said.kind else None):
+        if seconds is not None and seconds > 0:
+            return min(seconds, period) if period else seconds
+    return None
 
 
 def _rate_limited(lease: Lease, failure: ProviderFailure, conf: PoolSettings) -> None:
-    """Learn what the 429 says, then cool the (organization, model) down until its time."""
+    """Learn what the 429 says, then hold the (organization, model) until the refused request
+    fits: the wait it names, or a backoff when it names none."""
     headers = failure.headers
     said = parse_rate_limit_message(failure.message)
     organization = lease.organization
@@ -176,44 +180,22 @@ def _rate_limited(lease: Lease, failure: ProviderFailure, conf: PoolSettings) ->
             detail=f"named by a 429 for {lease.model}",
         )
         organization = said.organization
-    reset = None
-    if said.kind == "rpd":
-        reset = headers.reset_requests
-    elif said.kind == "tpm":
-        reset = headers.reset_tokens
-    if headers.retry_after is not None:
-        seconds = headers.retry_after
-    elif said.try_again is not None:
-        seconds = said.try_again
-    elif reset is not None:
-        seconds = reset
-    else:
-        seconds = conf.rate_limit_cooldown
-    if said.kind:
-        seconds = min(seconds, KIND_PERIOD_SECONDS[said.kind])
+    named = refusal_wait(lease.provider, said, headers)
+    received = clock.now()
 
-    def learn(ledger: Ledger, now: float) -> None:
+    def learn(ledger: Ledger, now: float) -> float:
         if organization == lease.organization:
-            ledger.settle(lease.mslot, lease.dslot, -1, -lease.reserved_tokens)  # refused: not counted
-        if said.kind and said.limit:
-            ledger.learn(said.kind, said.limit, REFUSAL, now)
-        if said.kind and said.used is not None:
-            ring = ledger.minute if KIND_PERIOD[said.kind] == "m" else ledger.day
-            tokens = said.kind in ("tpm", "tpd")
-            raise_to(ring, now, requests=None if tokens else said.used, tokens=said.used if tokens else None)
-        if headers.present:
-            limit_requests, limit_tokens = headers.limit_requests, headers.limit_tokens
-            ledger.observe(
-                Observation(now, headers.remaining_requests, headers.reset_requests,
-                            headers.remaining_tokens, headers.reset_tokens),
-                limit_requests,
-                limit_tokens,
-            )
-        ledger.probe_until = 0.0
+            ledger.settle(lease.token, lease.mslot, lease.cost.negative())  # refused: not counted
+        ledger.refused(at=now, kind=said.kind, limit=said.limit, used=said.used, wait=named,
+                       requested=said.requested)
+        for report in window_reports(lease.provider, headers):
+            ledger.hear(report.kind, sent=lease.send_at, received=received, limit=report.limit,
+                        remaining=report.remaining, reset=report.reset, own=0)
+        return named if named is not None else ledger.backoff(REFUSAL_BACKOFF, conf.rate_limit_cooldown)
 
-    budget_edit(provider=lease.provider, organization=organization, model=lease.model, edit=learn)
+    seconds = budget_edit(provider=lease.provider, organization=organization, model=lease.model, edit=learn)
     if organization != lease.organization:
-        budget_tell(lease.budget_id, settle_event(lease.mslot, lease.dslot, -1, -lease.reserved_tokens))
+        budget_tell(lease.budget_id, lease.release(), key_id=lease.key_id, model=lease.model)
     cooldown = cool_down(
         provider=lease.provider,
         organization=organization,
@@ -223,14 +205,15 @@ def _rate_limited(lease: Lease, failure: ProviderFailure, conf: PoolSettings) ->
         detail=failure.message,
     )
     logger.warning(
-        "429 for key id=%s (%s), organization %s, model %s%s: organization cooling down until %s.",
+        "429 for key id=%s (%s), organization %s, model %s%s: organization held %s.",
         lease.key_id, lease.key_name, organization, lease.model,
         f" ({said.kind.upper()} limit {said.limit})" if said.kind and said.limit else "",
-        f"{cooldown.ends_at:%H:%M:%S} UTC" if cooldown else "now (no wait named)",
+        f"until {cooldown.ends_at:%H:%M:%S} UTC" if cooldown else "by a longer cooldown already",
     )
 
 
-def _auth_failed(lease: Lease, failure: ProviderFailure, now) -> None:
+def _auth_failed(lease: Lease, failure: ProviderFailure) -> None:
+    now = clock.now_datetime()
     reason = f"Provider refused the key ({failure.status} {failure.code or 'auth'}) at {now:%Y-%m-%d %H:%M} UTC"
     disabled = Key.objects.filter(pk=lease.key_id, enabled=True).update(
         enabled=False, disabled_reason=reason[:255], disabled_code=DisabledCode.AUTH, disabled_at=now
@@ -243,7 +226,7 @@ def _auth_failed(lease: Lease, failure: ProviderFailure, now) -> None:
 def key_quarantine_undecryptable(*, key_id: int, key_name: str = "") -> bool:
     """A key whose secret cannot be decrypted here (another host's KEY_ENCRYPTION_KEYS, say):
     disable it so the other keys serve, and say so once. True when this call disabled it."""
-    now = timezone.now()
+    now = clock.now_datetime()
     reason = "Cannot be decrypted with this host's KEY_ENCRYPTION_KEYS; re-add the key or fix the keys."
     disabled = Key.objects.filter(pk=key_id, enabled=True).update(
         enabled=False, disabled_reason=reason, disabled_code=DisabledCode.UNDECRYPTABLE, disabled_at=now
@@ -290,10 +273,11 @@ def cool_down(
 
     Earlier rows are kept as history and every reader takes the latest end of the active
     ones (CooldownQuerySet.holding), so a shorter cooldown never shortens a longer one.
+    Times are the pool's clock (the database's), like every slot.
     """
     if seconds <= 0:
         return None
-    now = timezone.now()
+    now = clock.now_datetime()
     ends_at = now + timedelta(seconds=seconds)
     active = Cooldown.objects.active(now).filter(model=model, ends_at__gte=ends_at)
     target = active.of_key(key_id) if key_id else active.of_organization(provider, organization)

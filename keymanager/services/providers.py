@@ -55,6 +55,8 @@ class CallResult:
     total_tokens: int
     headers: RateLimitHeaders
     latency_ms: int
+    cached_tokens: int = 0  # prompt tokens served from the provider's cache: not counted by its limits
+    service_tier: str = ""  # the tier that served it, as the provider says ("on_demand", "flex")
 
 
 @dataclass(eq=False)
@@ -84,6 +86,7 @@ def call(
     max_tokens: int,
     response_format: dict | None,
     timeout: float,
+    service_tier: str | None = None,
 ) -> CallResult:
     client = client_for(provider, key_id, secret)
     kwargs: dict[str, Any] = {"model": model, "messages": messages, "max_completion_tokens": max_tokens}
@@ -91,6 +94,8 @@ def call(
         kwargs["temperature"] = temperature
     if response_format is not None:
         kwargs["response_format"] = response_format
+    if service_tier:
+        kwargs["service_tier"] = service_tier
     started = time.monotonic()
     try:
         raw = client.chat.completions.with_raw_response.create(timeout=timeout, **kwargs)
@@ -114,6 +119,8 @@ def call(
             total_tokens=getattr(usage, "total_tokens", 0) or 0,
             headers=headers,
             latency_ms=_ms(started),
+            cached_tokens=_cached_tokens(usage),
+            service_tier=str(getattr(completion, "service_tier", "") or ""),
         )
     except (AttributeError, IndexError, KeyError, TypeError, ValueError):
         # A 200 whose body is not a chat completion: the provider's fault, like a 5xx.
@@ -121,6 +128,17 @@ def call(
             Outcome.ERROR, 200, "malformed_response", "The provider's reply was not a chat completion",
             headers, _ms(started),
         ) from None
+
+
+def _cached_tokens(usage) -> int:
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) if details is not None else None
+    if cached is None and isinstance(details, dict):
+        cached = details.get("cached_tokens")
+    try:
+        return max(0, int(cached or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _ms(started: float) -> int:

@@ -3,19 +3,21 @@
 1. One query reads every enabled key of the provider with its cooldowns (the one rule in
    `CooldownQuerySet.holding`) and its organization's budget row for the model.
 2. Each organization's ledger says when the call fits: now, or at the earliest free slot
-   (keymanager/ledger.py). Smart: of those that fit now, the most headroom, ties to the least
+   (keymanager/ledger/). Smart: of those that fit now, the most headroom, ties to the least
    recently used key; quest-based: quest N's key first. When none fits now, the earliest
    slot within the call's wait is reserved: first come, first served, across threads,
    processes and hosts, because every reservation is written to the one shared row.
-3. The chosen row is written back only if its `version` is unchanged (compare-and-swap
-   under the row's lock): two workers can never both take the last
-   slot. A worker that loses takes the best organization nobody else holds at that instant,
-   under its row lock (`SELECT ... FOR UPDATE SKIP LOCKED`; an IMMEDIATE transaction on
-   SQLite), judged again on the fresh row. For the next second it then picks at random among
-   organizations about as good as the best, so workers reading the same state stop all
-   choosing the same row.
+3. The chosen row is written back only if its `version` is unchanged (a compare-and-swap:
+   two workers can never both take the last slot). A worker that loses takes the best
+   organization nobody else holds at that instant, under its row lock, judged again on the
+   fresh row; for the next second it then picks at random among organizations about as good
+   as the best, so workers reading the same state stop all choosing the same row.
+4. A call that waited for a reserved slot checks, just before it sends, the little state that
+   decides it (`recheck`: one query): the key still enabled and in the same organization,
+   nothing cooling it, and its slot still valid in the budget as it is now.
 
-No transaction or lock is held across the HTTP call, and the usage log is never read.
+Times are the pool's clock (the database's, keymanager/clock.py). No transaction or lock is
+held across the HTTP call, and the usage log is never read.
 """
 
 from __future__ import annotations
@@ -23,26 +25,47 @@ from __future__ import annotations
 import logging
 import math
 import random
-import time
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from keymanager.ledger import NO_PEERS, Fit, Ledger, Peers, apply_inbox, fit, headroom, peers_of, probe_raise
-from keymanager.models import Budget, Cooldown, Key
-from keymanager.selectors.limits import guesses
-from keymanager.services.budgets import budget_rows_ensure
+from keymanager import clock
+from keymanager.ledger import (
+    NO_PEERS,
+    PROBE_DONE,
+    Cost,
+    Fit,
+    Ledger,
+    Peers,
+    earliest,
+    fit,
+    headroom,
+    peers_of,
+    probe_raise,
+    settle_event,
+)
+from keymanager.ledger.ring import MARGIN
+from keymanager.models import Cooldown, Key
+from keymanager.selectors.limit_views import guesses
+from keymanager.services.budgets import (
+    BUDGET_COLUMNS,
+    budget_claim_free,
+    budget_columns,
+    budget_rows_ensure,
+    budget_swap,
+    budget_tell,
+    ledger_of_row,
+)
+from keymanager.tokens import CERTAIN_SHARE, scaled
 
 logger = logging.getLogger("keymanager")
 
-# How long a call admitted past an unconfirmed limit keeps others from probing too.
-PROBE_HOLD = 30.0
 # After this process loses a compare-and-swap, it picks among equally good organizations at
 # random for this long, so workers reading the same state stop all choosing the same row.
 SPREAD_AFTER_LOSS = 1.0
@@ -51,6 +74,9 @@ _spread_until = 0.0
 # Key.last_used_at is for people (admin, status); refreshing it at most this often keeps
 # a write off the hot path. Selection's own least-recently-used order lives in the ledger.
 STAMP_EVERY = timedelta(seconds=60)
+# A caller that has not reported this long after its slot plus its request timeout is taken
+# for dead: its admission's max tokens, and its probe's hold, are released.
+REPORT_GRACE = 10.0
 
 
 @dataclass(frozen=True)
@@ -66,10 +92,12 @@ class Lease:
     budget_id: int
     request_id: uuid.UUID
     attempt: int
-    reserved_tokens: int
-    send_at: float  # epoch seconds: the admitted slot (now, or a reservation in the future)
+    cost: Cost  # what the admission counts (prompt in the provider's terms, max tokens)
+    prompt_count: int  # the prompt as this pool's tokenizer counts it
+    send_at: float  # the pool's clock: the admitted slot (now, or a reservation in the future)
+    admitted_now: float  # when the admission was made
     mslot: int
-    dslot: int
+    token: str  # names the admission in the budget until the call reports
     probe: bool = False
     purpose: str = ""
     quest: int | None = None
@@ -78,7 +106,23 @@ class Lease:
 
     @property
     def admitted_at(self) -> datetime:
-        return datetime.fromtimestamp(self.send_at, UTC)
+        return clock.as_datetime(self.send_at)
+
+    @property
+    def reserved(self) -> bool:
+        """Whether the call waited for its slot (then it re-checks before sending)."""
+        return self.send_at > self.admitted_now + MARGIN
+
+    @property
+    def reserved_tokens(self) -> int:
+        return self.cost.tokens
+
+    def settle(self, delta: tuple[int, int, int]) -> str:
+        return settle_event(self.token, self.mslot, delta)
+
+    def release(self) -> str:
+        """Events that hand the admission back (it was not sent, or not counted)."""
+        return self.settle(self.cost.negative()) + (PROBE_DONE if self.probe else "")
 
 
 @dataclass(frozen=True)
@@ -102,6 +146,8 @@ class _Org:
     peers: Peers = NO_PEERS
     fit: Fit | None = None
     key: dict | None = None
+    cost: Cost | None = None
+    sure: Cost | None = None
 
 
 def _epoch(value: datetime | None) -> float:
@@ -110,33 +156,31 @@ def _epoch(value: datetime | None) -> float:
 
 _FIELDS = ("pk", "name", "organization", "order", "secret_encrypted", "consecutive_errors", "cooldown_streak",
            "last_used_at")
-_ANNOTATIONS = ("key_cooling", "org_cooling", "budget_id", "budget_version", "budget_state", "budget_inbox")
+_ANNOTATIONS = ("key_cooling", "org_cooling", *BUDGET_COLUMNS)
 _DATETIMES = ("last_used_at", "key_cooling", "org_cooling")
 # A moment no real call has: marks where `now` goes in the compiled query's parameters.
 _SENTINEL = datetime(2000, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)
 
 
-def pool_queryset(provider: str, model: str, now: datetime) -> QuerySet:
-    """Every enabled key of `provider`, with the latest end of the cooldowns that hold it
-    for `model` (its own and its organization's: the one rule, `CooldownQuerySet.holding`)
-    and its organization's budget row for `model`."""
+def _cooling(model: str, now: datetime) -> dict[str, Subquery]:
+    """The latest end of the cooldowns that hold a key for `model`, its own and its
+    organization's (the one rule, `CooldownQuerySet.holding`)."""
     holding = Cooldown.objects.holding(model, now)
     latest = ("-ends_at",)
-    key_cooling = holding.filter(key_id=OuterRef("pk")).order_by(*latest).values("ends_at")[:1]
-    org_cooling = (
-        holding.filter(key__isnull=True, provider=OuterRef("provider"), organization=OuterRef("organization"))
-        .order_by(*latest)
-        .values("ends_at")[:1]
-    )
-    budget = Budget.objects.filter(provider=OuterRef("provider"), organization=OuterRef("organization"), model=model)
-    annotations = {
-        "key_cooling": Subquery(key_cooling),
-        "org_cooling": Subquery(org_cooling),
-        "budget_id": Subquery(budget.values("pk")),
-        "budget_version": Subquery(budget.values("version")),
-        "budget_state": Subquery(budget.values("state")),
-        "budget_inbox": Subquery(budget.values("inbox")),
+    return {
+        "key_cooling": Subquery(holding.filter(key_id=OuterRef("pk")).order_by(*latest).values("ends_at")[:1]),
+        "org_cooling": Subquery(
+            holding.filter(key__isnull=True, provider=OuterRef("provider"), organization=OuterRef("organization"))
+            .order_by(*latest)
+            .values("ends_at")[:1]
+        ),
     }
+
+
+def pool_queryset(provider: str, model: str, now: datetime) -> QuerySet:
+    """Every enabled key of `provider`, with what holds it for `model` and its
+    organization's budget row for `model`."""
+    annotations = {**_cooling(model, now), **budget_columns(model)}
     assert tuple(annotations) == _ANNOTATIONS
     return (
         Key.objects.filter(provider=provider, enabled=True)
@@ -165,7 +209,7 @@ def read_pool(provider: str, model: str) -> list[dict]:
     and run with this moment's `now` in place of the sentinel."""
     sql, template = _compiled(connection.alias, provider, model)
     mark = connection.ops.adapt_datetimefield_value(_SENTINEL)
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    now = connection.ops.adapt_datetimefield_value(clock.now_datetime())
     params = [now if p == mark else p for p in template]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -174,25 +218,6 @@ def read_pool(provider: str, model: str) -> list[dict]:
         for name in _DATETIMES:
             row[name] = _as_datetime(row[name])
     return rows
-
-
-# Parsed ledgers, per budget row, for as long as the row is unchanged: (version, inbox length)
-# identify its content, since between two versions the inbox only grows. Shared read-only;
-# an admission works on a copy.
-_parsed: dict[int, tuple[int, int, Ledger]] = {}
-
-
-def _ledger(row: dict, now: float) -> Ledger:
-    inbox = row["budget_inbox"] or ""
-    cached = _parsed.get(row["budget_id"])
-    if cached is not None and cached[0] == row["budget_version"] and cached[1] == len(inbox):
-        return cached[2]
-    ledger = Ledger.loads(row["budget_state"])
-    apply_inbox(ledger, inbox)
-    ledger.prune(now)
-    if row["budget_id"] is not None:
-        _parsed[row["budget_id"]] = (row["budget_version"], len(inbox), ledger)
-    return ledger
 
 
 def _organizations(rows: list[dict], now: float) -> dict[str, _Org]:
@@ -205,7 +230,8 @@ def _organizations(rows: list[dict], now: float) -> dict[str, _Org]:
                 budget_id=row["budget_id"],
                 version=row["budget_version"],
                 inbox_len=len(row["budget_inbox"] or ""),
-                ledger=_ledger(row, now),
+                ledger=ledger_of_row(row["budget_id"], row["budget_version"], row["budget_state"],
+                                     row["budget_inbox"], now),
                 keys=[],
                 org_cooling=_epoch(row["org_cooling"]),
             )
@@ -217,83 +243,82 @@ def _with_peers(orgs: dict[str, _Org], everyone: dict[str, _Org], now: float) ->
     """Each organization with what its peers know: every organization of the provider counts,
     including those this call may not use."""
     names = list(everyone)
-    for name, peers in zip(names, peers_of([everyone[n].ledger for n in names], now), strict=True):
+    found = peers_of([everyone[n].ledger.learned for n in names],
+                     [everyone[n].ledger.probe_until > now for n in names], now)
+    for name, peers in zip(names, found, strict=True):
         if name in orgs:
             orgs[name].peers = peers
     return list(orgs.values())
 
 
-def acquire(
-    *,
-    provider: str,
-    model: str,
-    tokens: int,
-    strategy: str,
-    request_id: uuid.UUID,
-    attempt: int,
-    max_wait: float,
-    quest: int | None = None,
-    avoid: frozenset[int] = frozenset(),
-    only_key: int | None = None,
-    purpose: str = "",
-) -> Lease | NoKey:
+@dataclass(frozen=True)
+class Ask:
+    """What one acquire is asked for."""
+
+    provider: str
+    model: str
+    prompt_count: int  # the prompt as the pool's tokenizer counts it
+    max_tokens: int
+    max_wait: float
+    request_id: uuid.UUID
+    attempt: int
+    request_timeout: float = 15.0
+    strategy: str = "smart"
+    purpose: str = ""
+    quest: int | None = None
+    shipped: dict | None = None
+
+    def cost_in(self, ledger: Ledger) -> tuple[Cost, Cost]:
+        """The call's cost in this budget's terms (its learned token ratio), and the part of
+        it that is certain (only that is held against a hard limit)."""
+        prompt = scaled(self.prompt_count, ledger.token_ratio)
+        cost = Cost(input=prompt, output=self.max_tokens)
+        return cost, Cost(input=int(prompt * CERTAIN_SHARE), output=self.max_tokens)
+
+
+def acquire(ask: Ask, *, avoid: frozenset[int] = frozenset(), only_key: int | None = None) -> Lease | NoKey:
     """Admit the call in the best organization now, or reserve its earliest slot within
-    `max_wait` seconds; NoKey when neither is possible."""
-    shipped = guesses(provider, model)
-    call = _Ask(provider=provider, model=model, tokens=tokens, shipped=shipped, max_wait=max_wait,
-                request_id=request_id, attempt=attempt, purpose=purpose, quest=quest)
+    `ask.max_wait` seconds; NoKey when neither is possible."""
+    if ask.shipped is None:
+        ask = Ask(**{**ask.__dict__, "shipped": guesses(ask.provider, ask.model)})
     for _ in range(64):
-        rows = read_pool(provider, model)
+        rows = read_pool(ask.provider, ask.model)
         missing = sorted({r["organization"] for r in rows if r["budget_id"] is None})
         if missing:
-            budget_rows_ensure(provider, missing, model)
-            rows = read_pool(provider, model)
+            budget_rows_ensure(ask.provider, missing, ask.model)
+            rows = read_pool(ask.provider, ask.model)
         # Quest N maps to the N-th enabled key, whichever keys this call may use.
-        wanted = rows[(quest - 1) % len(rows)]["pk"] if strategy == "quest" and quest and rows else None
+        wanted = rows[(ask.quest - 1) % len(rows)]["pk"] if ask.strategy == "quest" and ask.quest and rows else None
         usable = [r for r in rows if r["pk"] not in avoid and (only_key is None or r["pk"] == only_key)]
         if not usable:
             return NoKey(retry_after=None)
-        now = time.time()
+        now = clock.now()
         mine = _organizations(usable, now)
         orgs = _with_peers(mine, mine if len(usable) == len(rows) else _organizations(rows, now), now)
         for org in orgs:
-            org.fit = _fit(org, org.ledger, call, now)
+            org.cost, org.sure = ask.cost_in(org.ledger)
+            org.fit = _fit(org, org.ledger, ask, now)
         choice = _choose(orgs, wanted, now)
         if choice is None:
             return _no_key(orgs, now)
-        lease = _claim(choice, call, now)
+        lease = _claim(choice, ask, now)
         if lease is None:
             _spread_for_a_while(now)
             # Another worker wrote that row first. Rather than racing again, take the best
             # organization nobody holds right now, under its row lock.
-            lease = _claim_contended(_ranked(orgs, choice, now), call)
+            lease = _claim_contended(_ranked(orgs, choice, now), ask)
         if lease is not None:
             return lease
     return NoKey(retry_after=0.05)
 
 
-@dataclass(frozen=True)
-class _Ask:
-    """What one acquire is asked for."""
-
-    provider: str
-    model: str
-    tokens: int
-    shipped: dict
-    max_wait: float
-    request_id: uuid.UUID
-    attempt: int
-    purpose: str
-    quest: int | None
-
-
-def _fit(org: _Org, ledger: Ledger, call: _Ask, now: float) -> Fit:
+def _fit(org: _Org, ledger: Ledger, ask: Ask, now: float) -> Fit:
     """When this organization can take the call: after its own cooldown, after the soonest
     of its keys' cooldowns, and where its ledger has room."""
     soonest_key = min(max(now, _epoch(k["key_cooling"])) for k in org.keys)
     not_before = max(now, org.org_cooling, soonest_key)
-    return fit(ledger, call.shipped, now=now, not_before=not_before, tokens=call.tokens, until=now + call.max_wait,
-               peers=org.peers)
+    return fit(ledger, ask.shipped, now=now, not_before=not_before, cost=org.cost, until=now + ask.max_wait,
+               peers=org.peers, sure=org.sure)
 
 
 def _no_key(orgs, now: float) -> NoKey:
@@ -357,103 +382,108 @@ def _least_recent(ledger: Ledger, keys: list[dict]) -> dict:
     return min(keys, key=lambda k: (ledger.lru.get(k["pk"], -math.inf), k["order"], k["pk"]))
 
 
-def _admit(org: _Org, ledger: Ledger, fit_: Fit, key: dict, call: _Ask, now: float) -> Lease:
+def _admit(org: _Org, ledger: Ledger, fit_: Fit, key: dict, ask: Ask, now: float) -> Lease:
     """Count the call in the ledger (the caller writes it back) and describe the lease."""
     at = max(fit_.at, now)
+    cost = org.cost
+    deadline = at + ask.request_timeout + REPORT_GRACE
     if fit_.probe:
-        probe_raise(ledger, call.shipped, now, call.tokens, org.peers)
-        ledger.probe_until = now + PROBE_HOLD
-    mslot, dslot = ledger.admit(at, call.tokens)
+        probe_raise(ledger, fit_.limits, now, cost)
+        ledger.probe_until = deadline
+    token = secrets.token_hex(4)
+    mslot = ledger.admit(at, cost, fit_.limits, token=token, deadline=deadline)
     ledger.lru[key["pk"]] = at
-    return _lease(org, key, call, at=at, mslot=mslot, dslot=dslot, probe=fit_.probe)
-
-
-def _claim(org: _Org, call: _Ask, now: float) -> Lease | None:
-    """Write the admission to the organization's row; None if another worker changed it first."""
-    ledger = org.ledger.copy()
-    lease = _admit(org, ledger, org.fit, org.key, call, now)
-    return lease if _compare_and_swap(org, ledger.dumps()) else None
-
-
-def _compare_and_swap(org: _Org, state: str) -> bool:
-    """Write the new state only if nobody wrote the row since it was read. Events appended
-    to the inbox since then are kept: only the prefix folded into `state` is consumed."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Budget._meta.db_table} SET state = %s, version = version + 1, "
-            "inbox = SUBSTR(inbox, %s), updated_at = %s WHERE id = %s AND version = %s",
-            [state, org.inbox_len + 1, connection.ops.adapt_datetimefield_value(timezone.now()), org.budget_id,
-             org.version],
-        )
-        return cursor.rowcount == 1
-
-
-def _claim_contended(ranked: list[_Org], call: _Ask) -> Lease | None:
-    """Under contention: lock the best of `ranked` that no other worker holds (PostgreSQL:
-    FOR UPDATE SKIP LOCKED, so workers spread over organizations instead of racing for one;
-    SQLite's IMMEDIATE transaction serializes writers anyway), judge it again on its fresh
-    row, and admit the call there if it still fits."""
-    by_id = {o.budget_id: o for o in ranked}
-    pending = list(by_id)
-    table = Budget._meta.db_table
-    skip = connection.features.has_select_for_update_skip_locked
-    with transaction.atomic(), connection.cursor() as cursor:
-        while pending:
-            if skip:
-                # The best one nobody holds: in preference order, skipping locked rows.
-                order = " ".join(f"WHEN {int(pk)} THEN {i}" for i, pk in enumerate(pending))
-                cursor.execute(
-                    f"SELECT id, version, state, inbox FROM {table} WHERE id IN ({', '.join(['%s'] * len(pending))}) "
-                    f"ORDER BY CASE id {order} END LIMIT 1 FOR UPDATE SKIP LOCKED",
-                    pending,
-                )
-            else:
-                cursor.execute(f"SELECT id, version, state, inbox FROM {table} WHERE id = %s", [pending[0]])
-            found = cursor.fetchone()
-            if found is None:
-                return None  # every one is held by another worker this instant
-            budget_id, version, state, inbox = found
-            pending.remove(budget_id)
-            org = by_id[budget_id]
-            ledger = Ledger.loads(state)
-            apply_inbox(ledger, inbox or "")
-            now = time.time()
-            ledger.prune(now)
-            fit_ = _fit(org, ledger, call, now)
-            if fit_.at is None or not fit_.within:
-                continue
-            key = _least_recent(ledger, _usable_keys(org, max(fit_.at, now)))
-            lease = _admit(org, ledger, fit_, key, call, now)
-            cursor.execute(
-                f"UPDATE {table} SET state = %s, version = %s, inbox = '', updated_at = %s WHERE id = %s",
-                [ledger.dumps(), version + 1, connection.ops.adapt_datetimefield_value(timezone.now()), budget_id],
-            )
-            return lease
-    return None
-
-
-def _lease(org: _Org, key: dict, call: _Ask, *, at: float, mslot: int, dslot: int, probe: bool) -> Lease:
     last_used = key["last_used_at"]
     return Lease(
         key_id=key["pk"],
         key_name=key["name"],
-        provider=call.provider,
+        provider=ask.provider,
         organization=org.name,
-        model=call.model,
+        model=ask.model,
         secret_encrypted=key["secret_encrypted"],
         budget_id=org.budget_id,
-        request_id=call.request_id,
-        attempt=call.attempt,
-        reserved_tokens=call.tokens,
+        request_id=ask.request_id,
+        attempt=ask.attempt,
+        cost=cost,
+        prompt_count=ask.prompt_count,
         send_at=at,
+        admitted_now=now,
         mslot=mslot,
-        dslot=dslot,
-        probe=probe,
-        purpose=call.purpose[:50],
-        quest=call.quest,
+        token=token,
+        probe=fit_.probe,
+        purpose=ask.purpose[:50],
+        quest=ask.quest,
         key_errors=key["consecutive_errors"] + key["cooldown_streak"],
         stamp_key=last_used is None or last_used.timestamp() < at - STAMP_EVERY.total_seconds(),
     )
+
+
+def _claim(org: _Org, ask: Ask, now: float) -> Lease | None:
+    """Write the admission to the organization's row; None if another worker changed it first."""
+    ledger = org.ledger.copy()
+    ledger.prune(now)
+    lease = _admit(org, ledger, org.fit, org.key, ask, now)
+    swapped = budget_swap(budget_id=org.budget_id, version=org.version, inbox_len=org.inbox_len,
+                          state=ledger.dumps())
+    return lease if swapped else None
+
+
+def _claim_contended(ranked: list[_Org], ask: Ask) -> Lease | None:
+    """The best of `ranked` that no other worker holds, judged again on its fresh row."""
+    by_id = {o.budget_id: o for o in ranked}
+
+    def decide(budget_id: int, ledger: Ledger):
+        org = by_id[budget_id]
+        now = clock.now()
+        org.cost, org.sure = ask.cost_in(ledger)
+        fit_ = _fit(org, ledger, ask, now)
+        if fit_.at is None or not fit_.within:
+            return None
+        key = _least_recent(ledger, _usable_keys(org, max(fit_.at, now)))
+        return _admit(org, ledger, fit_, key, ask, now), ledger
+
+    return budget_claim_free(list(by_id), decide)
+
+
+# ----- just before sending ------------------------------------------------------------------
+
+def _recheck_queryset(lease: Lease, now: datetime) -> QuerySet:
+    return Key.objects.filter(pk=lease.key_id).annotate(**_cooling(lease.model, now), **budget_columns(lease.model)) \
+        .values("enabled", "organization", *_ANNOTATIONS)
+
+
+def recheck(lease: Lease) -> bool:
+    """Whether a call that waited for its slot may still be sent (one query): its key is
+    enabled and in the same organization, nothing cools it or its organization now, and its
+    admission still fits its budget as the budget is now (a 429, a lowered ceiling or the
+    provider's word may have changed it while the call slept)."""
+    now = clock.now()
+    row = _recheck_queryset(lease, clock.as_datetime(now)).first()
+    if row is None or not row["enabled"] or row["organization"] != lease.organization:
+        return False
+    if max(_epoch(_as_datetime(row["key_cooling"])), _epoch(_as_datetime(row["org_cooling"]))) > now:
+        return False
+    if row["budget_id"] != lease.budget_id:
+        return False
+    ledger = ledger_of_row(row["budget_id"], row["budget_version"], row["budget_state"], row["budget_inbox"], now)
+    if not ledger.pending(lease.token):
+        return False
+    mine = ledger.copy()
+    mine.settle(lease.token, lease.mslot, lease.cost.negative())
+    limits = mine.limits(guesses(lease.provider, lease.model), NO_PEERS, now)
+    at = earliest(mine, limits, now=now, not_before=now, cost=lease.cost, hard_only=lease.probe, until=now)
+    return at is not None
+
+
+def release(lease: Lease) -> None:
+    """Hand a lease's admission back without sending (its slot became invalid)."""
+    budget_tell(lease.budget_id, lease.release(), key_id=lease.key_id, model=lease.model)
+
+
+def late(lease: Lease) -> bool:
+    """Whether this process woke too late for its slot: sent now, the request would sit in
+    windows the ledger did not count it in."""
+    return clock.now() - lease.send_at > MARGIN
 
 
 def pool_headroom(*, provider: str, model: str) -> float:
@@ -463,12 +493,12 @@ def pool_headroom(*, provider: str, model: str) -> float:
     rows = read_pool(provider, model)
     if not rows:
         return 0.0
-    now = time.time()
+    now = clock.now()
     shipped = guesses(provider, model)
     best = 0.0
     orgs = _organizations(rows, now)
     for org in _with_peers(orgs, orgs, now):
         if org.org_cooling > now or all(_epoch(k["key_cooling"]) > now for k in org.keys):
             continue
-        best = max(best, headroom(org.ledger, org.ledger.limits(shipped, org.peers), now))
+        best = max(best, headroom(org.ledger, org.ledger.limits(shipped, org.peers, now), now))
     return best

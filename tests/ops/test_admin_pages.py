@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from model_bakery import baker
 
-from keymanager.ledger import HEADER, REFUSAL, Ledger
+from keymanager.ledger import HEADER, REFUSAL, Cost, Ledger
 from keymanager.models import (
     Budget,
     Cooldown,
@@ -121,7 +121,7 @@ class EveryState:
         ledger.learn("tpm", 12000, HEADER, now.timestamp())
         ledger.learn("tpd", 150000, REFUSAL, now.timestamp())
         ledger.ceilings = {"rpm": 25}
-        ledger.admit(now.timestamp() - 5, 300)
+        ledger.admit(now.timestamp() - 5, Cost(input=300), ledger.limits({}))
         self.budget = baker.make(Budget, provider="groq", organization="org_a", model=MODEL, state=ledger.dumps())
         self.change = baker.make(
             OrganizationChange, key=self.available, provider="groq", from_organization="key-abc",

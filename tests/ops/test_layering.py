@@ -82,7 +82,33 @@ def test_the_key_admin_and_its_forms_write_through_services_only():
 def test_selectors_read_without_importing_services():
     """Services decide and may read through selectors; selectors (and the pure ledger and
     settings modules they build on) never import a service."""
-    paths = [*modules("keymanager/selectors"), ROOT / "keymanager" / "ledger.py", ROOT / "keymanager" / "conf.py"]
+    paths = [*modules("keymanager/selectors"), *modules("keymanager/ledger"),
+             *(ROOT / "keymanager" / name for name in ("conf.py", "clock.py", "tokens.py", "outcome_rules.py"))]
     offences = [f"{path.relative_to(ROOT)}: {module}" for path in paths for module, _ in imports(path)
                 if module.startswith("keymanager.services")]
-    assert len(paths) >= 4 and not offences, offences
+    assert len(paths) >= 12 and not offences, offences
+
+
+def test_the_ledger_is_pure_python():
+    """The budget ledger knows no Django and no database: services load, decide and store it."""
+    offences = [f"{path.relative_to(ROOT)}: {module}" for path in modules("keymanager/ledger")
+                for module, _ in imports(path) if module.split(".")[0] in ("django", "keymanager")
+                and not module.startswith("keymanager.ledger")]
+    assert not offences, offences
+
+
+def test_only_the_budgets_module_writes_budget_rows():
+    """One owner of a table's writes: every UPDATE of the budget rows is in services/budgets.py."""
+    offences = []
+    for path in modules("keymanager"):
+        if path.name == "budgets.py" or "migrations" in path.parts:
+            continue
+        text = path.read_text()
+        if "Budget.objects" in text and any(w in text for w in (".update(", ".create(", ".delete(", "bulk_create")):
+            for node in ast.walk(ast.parse(text)):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and node.func.attr in ORM_WRITES and "Budget" in ast.unparse(node.func.value)):
+                    offences.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+        if "budget_table" in text or "UPDATE {TABLE}" in text or "keymanager_budget" in text:
+            offences.append(f"{path.relative_to(ROOT)}: raw SQL on the budget table")
+    assert not offences, offences

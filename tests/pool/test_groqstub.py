@@ -365,16 +365,16 @@ def test_it_runs_as_a_command():
 
 
 def test_its_tokenizer_is_its_own():
-    from keymanager.services.budgets import estimate_prompt_tokens
     from keymanager.testing.groqstub import text_tokens
+    from keymanager.tokens import count_prompt
 
     # Words by 5 letters, numbers by 3 digits, every other visible character alone.
     assert text_tokens("Saturn's rings, 1234 km!") == 2 + 1 + 1 + 1 + 1 + 2 + 1 + 1
     assert text_tokens("土星の環") == 4
-    # Not the pool's estimate: for some text the stand-in counts more than the pool expects,
+    # Not the pool's tokenizer: for some text the stand-in counts more than the pool does,
     # so the pool must learn from the reply's usage and headers, not from agreeing with it.
     cjk = [{"role": "user", "content": "土星の環は氷でできている" * 20}]
-    assert prompt_tokens(cjk) > estimate_prompt_tokens(cjk)
+    assert prompt_tokens(cjk) > count_prompt(cjk)
 
 
 def test_a_token_bucket_lets_a_burst_through_then_refills_steadily():

@@ -72,14 +72,25 @@ def test_it_cools_the_organization_down_on_429_and_switches_key_at_once(pool_fac
         assert complete(messages=MESSAGES, max_tokens=50).key_id == pool.keys[1].pk
 
 
-def test_it_uses_the_default_cooldown_when_a_429_names_no_time(pool_factory, settings):
-    settings.KEYMANAGER = {**settings.KEYMANAGER, "rate_limit_cooldown": 45.0}
-    pool = pool_factory(orgs=2)
-    Key.objects.filter(pk=pool.keys[1].pk).update(last_used_at=timezone.now())
+def test_a_429_that_names_no_wait_holds_the_organization_for_a_backoff_that_doubles(pool_factory, settings):
+    settings.KEYMANAGER = {**settings.KEYMANAGER, "rate_limit_cooldown": 3.0, "wait_budget": 0.5}
+    pool = pool_factory(orgs=1)
+    holds = []
+    for _ in range(4):
+        pool.stub.enqueue({"status": 429, "body": error_body("Rate limit reached", "requests", "rate_limit_exceeded")})
+        with pytest.raises(PoolExhausted):
+            complete(messages=MESSAGES, max_tokens=50)
+        cooldown = Cooldown.objects.order_by("-started_at").first()
+        holds.append(round((cooldown.ends_at - cooldown.started_at).total_seconds(), 1))
+        Cooldown.objects.update(ends_at=timezone.now())
+    # 1 s, then doubling with each refusal since the last success, up to the cooldown setting.
+    assert holds == [1.0, 2.0, 3.0, 3.0]
+    complete(messages=MESSAGES, max_tokens=50)  # a success ends the streak
     pool.stub.enqueue({"status": 429, "body": error_body("Rate limit reached", "requests", "rate_limit_exceeded")})
-    complete(messages=MESSAGES, max_tokens=50)
-    cooldown = Cooldown.objects.get()
-    assert cooldown.ends_at - cooldown.started_at == pytest.approx(timedelta(seconds=45), abs=timedelta(seconds=1))
+    with pytest.raises(PoolExhausted):
+        complete(messages=MESSAGES, max_tokens=50)
+    cooldown = Cooldown.objects.order_by("-started_at").first()
+    assert (cooldown.ends_at - cooldown.started_at).total_seconds() == pytest.approx(1.0, abs=0.05)
 
 
 def test_it_cools_a_key_down_after_repeated_errors_and_doubles_on_repeat(pool_factory, settings):

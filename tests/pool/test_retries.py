@@ -126,13 +126,16 @@ def test_a_daily_token_429_waits_what_it_says_not_the_minutes_reset(pool_factory
     assert cooldown.ends_at - cooldown.started_at == pytest.approx(timedelta(seconds=432), abs=timedelta(seconds=1))
 
 
-def test_retry_after_zero_means_now_not_missing(pool_factory, settings):
+def test_retry_after_zero_is_no_usable_wait_and_a_short_backoff_holds_the_organization(pool_factory, settings):
     settings.KEYMANAGER = {**settings.KEYMANAGER, "rate_limit_cooldown": 45.0}
     pool = pool_factory(orgs=1)
     pool.stub.enqueue(rate_limited("Rate limit reached", {"retry-after": "0"}))
+    started = time.monotonic()
     result = complete(messages=MESSAGES, max_tokens=20)
-    assert result.attempts == 2  # sent again at once, on the same organization
-    assert not Cooldown.objects.exists()
+    # Sent again on the same organization, but only after the first step of the backoff.
+    assert result.attempts == 2 and time.monotonic() - started >= 1.0
+    cooldown = Cooldown.objects.get()
+    assert cooldown.ends_at - cooldown.started_at == pytest.approx(timedelta(seconds=1), abs=timedelta(seconds=0.1))
 
 
 def test_organization_cooldowns_of_two_providers_do_not_hide_each_other(db):
@@ -333,6 +336,7 @@ def test_sqlite_transactions_take_the_write_lock_when_they_begin(pool_factory, s
         pytest.skip("SQLite only")
     from django.db import connections
 
+    from keymanager.ledger import Cost
     from keymanager.services.budgets import budget_edit
 
     pool = pool_factory(orgs=1)
@@ -344,7 +348,8 @@ def test_sqlite_transactions_take_the_write_lock_when_they_begin(pool_factory, s
             barrier.wait(5)
             for _ in range(10):
                 budget_edit(provider="groq", organization=pool.keys[0].organization, model=MODEL,
-                            edit=lambda ledger, now: (time.sleep(0.002), ledger.admit(now, 1)))
+                            edit=lambda ledger, now: (time.sleep(0.002), ledger.admit(now, Cost(input=1),
+                                                                                      ledger.limits({}))))
         except Exception as exc:  # noqa: BLE001 - every error is the finding
             errors.append(repr(exc))
         finally:

@@ -10,11 +10,13 @@ import groq
 import pytest
 from django.db import connections
 
+from keymanager.ledger import Cost
 from keymanager.models import Budget, Key, UsageLog
 from keymanager.selectors import budget_usage
 from keymanager.services import PoolExhausted, RequestRejected, complete
-from keymanager.services.budgets import budget_edit, estimate_prompt_tokens
-from keymanager.services.selection import acquire
+from keymanager.services.budgets import budget_edit
+from keymanager.services.selection import Ask, acquire
+from keymanager.tokens import count_prompt
 from tests.conftest import MODEL
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,7 +36,7 @@ def test_smart_strategy_prefers_the_key_with_most_headroom(pool_factory):
 
     def another_worker_sent_twenty(ledger, now):
         for _ in range(20):
-            ledger.admit(now, 50)
+            ledger.admit(now, Cost(input=50), ledger.limits({}))
 
     budget_edit(provider="groq", organization=busy.organization, model=MODEL, edit=another_worker_sent_twenty)
     # The idle key was used last, yet its organization has more headroom.
@@ -88,7 +90,7 @@ def test_budgets_prevent_429s(pool_factory):
 def test_token_budgets_count_the_reservation_and_release_it(pool_factory):
     limits = {"rpm": 100, "rpd": 1000, "tpm": 2000, "tpd": 1000000}
     pool = pool_factory(orgs=1, limits=limits, latency=1.0)
-    reserve = estimate_prompt_tokens(MESSAGES) + 900
+    reserve = count_prompt(MESSAGES) + 900
     assert 2 * reserve <= 2000 < 3 * reserve
     # Two calls in flight hold their whole reservation (prompt estimate + max tokens) ...
     def in_thread():
@@ -117,7 +119,7 @@ def test_token_budgets_count_the_reservation_and_release_it(pool_factory):
 def test_a_request_larger_than_any_budget_is_rejected_and_not_sent(pool_factory):
     pool = pool_factory(orgs=2, limits={"rpm": 30, "rpd": 1000, "tpm": 500, "tpd": 100000})
     for _ in range(2):  # the same answer whether the window is empty or not
-        with pytest.raises(RequestRejected, match="exceeds every groq budget"):
+        with pytest.raises(RequestRejected, match="can never fit a groq budget"):
             complete(messages=MESSAGES, max_tokens=600)
         complete(messages=MESSAGES, max_tokens=20)
     assert pool.stub.stats()["requests"] == 2
@@ -147,8 +149,8 @@ def test_headers_correct_the_local_count_when_someone_else_spends_the_quota(pool
 def test_an_admission_whose_caller_died_holds_its_slot_until_it_ages_out(pool_factory):
     pool = pool_factory(orgs=1, limits={"rpm": 2, "rpd": 1000, "tpm": 100000, "tpd": 1000000})
     # A worker was admitted and died before sending: its admission stays in the ledger.
-    lease = acquire(provider="groq", model=MODEL, tokens=100, strategy="smart", request_id=uuid.uuid4(),
-                    attempt=1, max_wait=1.0)
+    lease = acquire(Ask(provider="groq", model=MODEL, prompt_count=100, max_tokens=0, request_id=uuid.uuid4(),
+                        attempt=1, max_wait=1.0))
     assert lease.send_at <= time.time()
     complete(messages=MESSAGES, max_tokens=20)
     with pytest.raises(PoolExhausted) as info:

@@ -20,7 +20,7 @@ from keymanager.models import Budget, Key, OrganizationChange, OrganizationSourc
 from keymanager.selectors import budget_usage
 from keymanager.services import PoolExhausted, acomplete, complete
 from keymanager.services.keys import key_add, keys_import_env
-from keymanager.services.selection import acquire
+from keymanager.services.selection import Ask, acquire
 from keymanager.testing.groqstub import GroqStub
 from tests.conftest import MODEL, make_secret
 from tests.workers import reserve_in_turn
@@ -101,8 +101,8 @@ def test_a_call_whose_slot_lies_beyond_its_wait_is_refused_at_once(pool_factory)
 def test_a_call_waits_for_its_reserved_slot_then_sends(pool_factory, settings):
     settings.KEYMANAGER = {**settings.KEYMANAGER, "wait_budget": 5.0}
     pool = pool_factory(orgs=1, limits={**ROOMY, "rpm": 1})
-    lease = acquire(provider="groq", model=MODEL, tokens=50, strategy="smart", request_id=uuid.uuid4(),
-                    attempt=1, max_wait=1.0)
+    lease = acquire(Ask(provider="groq", model=MODEL, prompt_count=50, max_tokens=0, request_id=uuid.uuid4(),
+                        attempt=1, max_wait=1.0))
     # Pretend that admission was 58 s ago: move it in the ledger, as if time had passed.
     budget = Budget.objects.get()
     ledger = Ledger.loads(budget.state)
@@ -316,8 +316,8 @@ def test_a_lost_compare_and_swap_makes_this_process_spread_over_equal_organizati
     from keymanager.services import selection
 
     pool_factory(orgs=1, limits=ROOMY)
-    acquire(provider="groq", model=MODEL, tokens=100, strategy="smart", request_id=uuid.uuid4(), attempt=1,
-            max_wait=5.0)  # the budget row exists
+    acquire(Ask(provider="groq", model=MODEL, prompt_count=100, max_tokens=0, request_id=uuid.uuid4(), attempt=1,
+                max_wait=5.0))  # the budget row exists
     selection._spread_until = 0.0
     budget = Budget.objects.get()
     locked, release = threading.Event(), threading.Event()
@@ -334,8 +334,8 @@ def test_a_lost_compare_and_swap_makes_this_process_spread_over_equal_organizati
     thread.start()
     locked.wait(5)
     threading.Timer(0.5, release.set).start()
-    lease = acquire(provider="groq", model=MODEL, tokens=100, strategy="smart", request_id=uuid.uuid4(),
-                    attempt=1, max_wait=5.0)
+    lease = acquire(Ask(provider="groq", model=MODEL, prompt_count=100, max_tokens=0, request_id=uuid.uuid4(),
+                        attempt=1, max_wait=5.0))
     thread.join()
     assert not isinstance(lease, selection.NoKey)  # it still got on, under the row's lock
     assert selection._spread_until > time.time()

@@ -1,4 +1,5 @@
-"""`manage.py limits list|set|clear`: the limits the pool works with, and admins' ceilings."""
+"""`manage.py limits list|set|clear|reset`: the limits the pool works with, admins' ceilings, and
+forgetting what was learned."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from keymanager.models import Limit, Provider
 from keymanager.selectors import organization_usage
-from keymanager.services.limits import limit_clear, limit_set
+from keymanager.services.ceilings import limit_clear, limit_set, limits_reset
 
 KINDS = ("rpm", "rpd", "tpm", "tpd")
 
@@ -28,7 +29,7 @@ def limit_value(value: str) -> int | None:
 
 
 class Command(BaseCommand):
-    help = "List the limits per organization and model (and where each came from); set or clear ceilings."
+    help = "List the limits per budget and where each came from; set or clear ceilings; reset what was learned."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -44,6 +45,10 @@ class Command(BaseCommand):
         clear.add_argument("model")
         clear.add_argument("--organization", default="")
         clear.add_argument("--provider", choices=Provider.values, default=Provider.GROQ)
+        reset = sub.add_parser("reset", help="Forget the limits the budgets learned (429s, probes, headers).")
+        reset.add_argument("model", nargs="?", default="", help="Blank: every model.")
+        reset.add_argument("--organization", default="", help="Blank: every organization.")
+        reset.add_argument("--provider", choices=Provider.values, default=None)
 
     def handle(self, *args, action: str, **options):
         if action == "set":
@@ -61,6 +66,12 @@ class Command(BaseCommand):
                                organization=options["organization"]):
                 raise CommandError("No such ceiling.")
             self.stdout.write(self.style.SUCCESS("Ceiling removed."))
+            return
+        if action == "reset":
+            count = limits_reset(provider=options["provider"], organization=options["organization"],
+                                 model=options["model"])
+            self.stdout.write(self.style.SUCCESS(
+                f"Learned limits reset on {count} budget(s); the provider's next word restates them."))
             return
         budgets = organization_usage()
         ceilings = list(Limit.objects.all())

@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, help="length of the 'minute' window in seconds")
     parser.add_argument("--latency", type=float, help="base delay per completion in seconds")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--limiter", choices=("rolling", "bucket"), help="how limits are counted (default rolling)")
+    parser.add_argument("--limiter", choices=("rolling", "bucket", "mixed"),
+                        help="how limits are counted (default rolling; mixed: rolling minutes, refilling days)")
     parser.add_argument("--flavor", choices=("groq", "openai"))
     parser.add_argument("--keys-file", help="also write the keys as GROQ_API_KEY, GROQ_API_KEY2, ... to this env file")
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of text")

@@ -19,7 +19,7 @@ from typing import Any
 from . import content as content_mod
 from . import errors
 from .errors import Reply
-from .limits import LIMITERS, PHRASES, Entry, SlidingWindow, TokenBucket, go_duration, prompt_tokens, resolve_limits
+from .limits import LIMITERS, OPENAI_PHRASES, PHRASES, Entry, Limiter, go_duration, message_tokens, resolve_limits
 
 DEFAULT_MODELS = (
     "openai/gpt-oss-20b",
@@ -29,6 +29,11 @@ DEFAULT_MODELS = (
     "llama-3.1-8b-instant",
 )
 DECOMMISSIONED = ("mixtral-8x7b-32768", "llama3-70b-8192", "llama3-8b-8192", "llama-3.1-70b-versatile")
+# How a 429 names its wait: "exact" (retry-after, and "try again in" in the message), "zero"
+# (retry-after: 0 and nothing in the message), "none" (no wait and no limit named at all).
+WAIT_MODES = ("exact", "zero", "none")
+FLEX_FACTOR = 10  # the flex tier's limits: about ten times the on-demand ones
+CACHE_SECONDS = 300.0  # how long a prompt prefix stays in the stand-in's prompt cache
 FAULT_DEFAULTS: dict[str, float] = {
     "error_rate": 0.0, "error_status": 500, "reset_rate": 0.0,
     "slow_rate": 0.0, "slow_seconds": 0.0, "capacity_rate": 0.0,
@@ -47,7 +52,7 @@ class Ticket:
     org: str
     model: str
     tail: str
-    bucket: SlidingWindow | TokenBucket
+    bucket: Limiter
     entry: Entry
     prompt_tokens: int
     max_tokens: int
@@ -55,24 +60,32 @@ class Ticket:
     headers: dict[str, str]
     delay: float
     content: str | None = None
+    cached_tokens: int = 0
+    service_tier: str = "on_demand"
 
 
 class Engine:
     def __init__(
         self, orgs: dict[str, dict] | None, default_limits: dict | None, models: Any, decommissioned: Any,
         window_seconds: float, day_seconds: float | None, latency: float, seed: int | None,
-        limiter: str = "rolling",
+        limiter: str = "rolling", flavor: str = "groq", waits: str = "exact", prompt_cache: bool = False,
     ) -> None:
         if limiter not in LIMITERS:
             raise ValueError(f"limiter must be one of {', '.join(LIMITERS)}, not {limiter!r}")
+        if waits not in WAIT_MODES:
+            raise ValueError(f"waits must be one of {', '.join(WAIT_MODES)}, not {waits!r}")
         self.limiter = LIMITERS[limiter]
+        self.flavor = flavor
+        self.waits = waits
+        self.prompt_cache = prompt_cache
+        self.cached: dict[tuple[str, int], float] = {}  # (organization, prefix hash) -> last seen
         self.lock = threading.Lock()
         self.orgs: dict[str, dict] = {}
         self.keys: dict[str, str] = {}  # key -> organization
         self.revoked: set[str] = set()
         self.blocked: set[str] = set()
         for org, spec in (orgs or {}).items():
-            self.orgs[org] = {"limits": dict(spec.get("limits") or {})}
+            self.orgs[org] = {"limits": dict(spec.get("limits") or {}), "flex": bool(spec.get("flex"))}
             for key in spec.get("keys", ()):
                 self.keys[key] = org
         self.default_limits = default_limits
@@ -85,13 +98,13 @@ class Engine:
         self.content_rng = random.Random(seed)
         self.faults = dict(FAULT_DEFAULTS)
         self.queues: dict[str | None, deque[dict]] = {}
-        self.buckets: dict[tuple[str, str], SlidingWindow | TokenBucket] = {}
+        self.buckets: dict[tuple[str, str, str], Limiter] = {}
         self.reset_stats()
 
     # ----- control -----
     def add_key(self, org: str, key: str) -> None:
         with self.lock:
-            self.orgs.setdefault(org, {"limits": {}})
+            self.orgs.setdefault(org, {"limits": {}, "flex": False})
             self.keys[key] = org
             self.revoked.discard(key)
 
@@ -105,6 +118,17 @@ class Engine:
             raise TypeError(f"unknown fault settings: {sorted(unknown)}")
         with self.lock:
             self.faults = {**FAULT_DEFAULTS, **{k: float(v) for k, v in kwargs.items()}}
+
+    def set_limits(self, org: str, model: str, limits: dict[str, int]) -> None:
+        """The organization moves to another tier for `model`: its limits change at once (what it
+        used stays used), and its headers say so from the next reply on."""
+        with self.lock:
+            spec = self.orgs.setdefault(org, {"limits": {}, "flex": False})
+            spec["limits"].setdefault(model, {}).update({k: int(v) for k, v in limits.items()})
+            for tier, factor in (("on_demand", 1), ("flex", FLEX_FACTOR)):
+                bucket = self.buckets.get((org, model, tier))
+                if bucket is not None:
+                    bucket.set_limits({k: int(v) * factor for k, v in limits.items()})
 
     def block_org(self, org: str, blocked: bool = True) -> None:
         with self.lock:
@@ -138,12 +162,32 @@ class Engine:
         return self.st["by_org"].setdefault(org, {}).setdefault(
             model, {"admitted": 0, "rate_limited": 0, "tokens": 0, "max_rpm_seen": 0, "max_tpm_seen": 0})
 
-    def _bucket(self, org: str, model: str) -> SlidingWindow | TokenBucket:
-        b = self.buckets.get((org, model))
+    def _bucket(self, org: str, model: str, tier: str = "on_demand") -> Limiter:
+        b = self.buckets.get((org, model, tier))
         if b is None:
             limits = resolve_limits(model, self.orgs.get(org, {}).get("limits"), self.default_limits)
-            b = self.buckets[(org, model)] = self.limiter(limits, self.window, self.day)
+            if tier == "flex":
+                limits = {k: v * FLEX_FACTOR for k, v in limits.items()}
+            b = self.buckets[(org, model, tier)] = self.limiter(limits, self.window, self.day)
         return b
+
+    def _cached_tokens(self, org: str, messages: list, now: float) -> int:
+        """Tokens of the leading messages this organization sent in the same order within the
+        cache's lifetime (Groq's prompt caching: they do not count towards the limits)."""
+        if not self.prompt_cache:
+            return 0
+        cached, prefix = 0, 0
+        hit = True
+        for i, message in enumerate(messages[:-1]):
+            prefix = hash((prefix, json.dumps(message, sort_keys=True)))
+            seen = self.cached.get((org, prefix))
+            hit = hit and seen is not None and now - seen < CACHE_SECONDS
+            if hit:
+                cached += message_tokens(message)
+            self.cached[(org, prefix)] = now
+            if i > 16:
+                break
+        return cached
 
     def _pop_script(self, key: str) -> dict | None:
         for q in (self.queues.get(key), self.queues.get(None)):
@@ -206,14 +250,22 @@ class Engine:
             return errors.model_not_found(model)
         if org in self.blocked:
             return errors.blocked()
-        bucket = self._bucket(org, model)
-        ptok = prompt_tokens(messages)
+        tier = payload.get("service_tier") or "on_demand"
+        if tier not in ("on_demand", "flex", "auto"):
+            return errors.bad_request(f"'service_tier' : value must be one of on_demand, flex, auto, not {tier!r}")
+        if tier == "flex" and not self.orgs.get(org, {}).get("flex"):
+            return errors.service_tier_unavailable(tier)
+        tier = "flex" if tier == "flex" else "on_demand"
+        bucket = self._bucket(org, model, tier)
+        ptok = sum(message_tokens(m) for m in messages)
         max_tokens = payload.get("max_completion_tokens") or payload.get("max_tokens") or 1024
         if not isinstance(max_tokens, int) or max_tokens < 1:
             return errors.bad_request("'max_completion_tokens' : must be a positive integer")
-        need = ptok + max_tokens
-        if need > bucket.limits["tpm"]:
-            return errors.too_large(model, org, bucket.limits["tpm"], need)
+        now = time.monotonic()
+        cached = self._cached_tokens(org, messages, now)
+        counted = ptok - cached
+        if counted + max_tokens > bucket.limits["tpm"]:
+            return errors.too_large(model, org, bucket.limits["tpm"], counted + max_tokens)
         fault = self._fault() if script is None else None
         if fault == "error":
             return errors.generic(int(self.faults["error_status"]))
@@ -223,16 +275,12 @@ class Engine:
             return errors.capacity()
         if fault == "slow":
             delay += self.faults["slow_seconds"]
-        now = time.monotonic()
         mstats = self._model_stats(org, model)
-        refusal = bucket.check(now, need)
+        refusal = bucket.check(now, counted, max_tokens)
         if refusal is not None:
             mstats["rate_limited"] += 1
-            phrase, kind = PHRASES[refusal.limit]
-            retry = max(1, math.ceil(refusal.wait))
-            headers = {**bucket.headers(now), "retry-after": str(retry)}
-            return errors.rate_limited(model, org, phrase, kind, refusal, go_duration(refusal.wait), headers)
-        entry = bucket.admit(now, need)
+            return self._refused(bucket, refusal, model, org, tier, now)
+        entry = bucket.admit(now, counted, max_tokens)
         mstats["admitted"] += 1
         mstats["max_rpm_seen"] = max(mstats["max_rpm_seen"], len(bucket.minute_q))
         mstats["max_tpm_seen"] = max(mstats["max_tpm_seen"], bucket.min_tokens)
@@ -240,7 +288,20 @@ class Engine:
             self.st["over_budget"] += 1
         # Rate-limit headers are added in finish(), after settling, so "remaining" reflects actual usage.
         headers = {"x-request-id": request_id()}
-        return Ticket(org, model, tail, bucket, entry, ptok, max_tokens, payload, headers, delay, scripted_content)
+        return Ticket(org, model, tail, bucket, entry, ptok, max_tokens, payload, headers, delay, scripted_content,
+                      cached_tokens=cached, service_tier=tier)
+
+    def _refused(self, bucket: Limiter, refusal, model: str, org: str, tier: str, now: float) -> Reply:
+        phrases = OPENAI_PHRASES if self.flavor == "openai" else PHRASES
+        phrase, kind = phrases[refusal.limit]
+        headers = bucket.headers(now, self.flavor)
+        if self.waits == "exact":
+            headers["retry-after"] = str(max(1, math.ceil(refusal.wait)))
+            return errors.rate_limited(model, org, phrase, kind, refusal, go_duration(refusal.wait), headers, tier)
+        if self.waits == "zero":
+            headers["retry-after"] = "0"
+            return errors.rate_limited(model, org, phrase, kind, refusal, None, headers, tier)
+        return errors.rate_limited_vague(headers)
 
     def finish(self, t: Ticket) -> Reply:
         """Produce the 200 for an admitted request and settle its token reservation."""
@@ -252,9 +313,9 @@ class Engine:
             if ctok > t.max_tokens:
                 text, ctok, finish_reason = text[: t.max_tokens * 4], t.max_tokens, "length"
             total = t.prompt_tokens + ctok
-            t.bucket.settle(t.entry, total)
-            t.headers = {**t.bucket.headers(time.monotonic()), **t.headers}
-            self._model_stats(t.org, t.model)["tokens"] += total
+            t.bucket.settle(t.entry, t.prompt_tokens - t.cached_tokens, ctok)
+            t.headers = {**t.bucket.headers(time.monotonic(), self.flavor), **t.headers}
+            self._model_stats(t.org, t.model)["tokens"] += total - t.cached_tokens
             self._count(t.tail, 200)
         return build_reply(t, text, ctok, finish_reason)
 
@@ -266,8 +327,10 @@ def build_reply(t: Ticket, text: str, ctok: int, finish_reason: str) -> Reply:
         "completion_tokens": ctok, "completion_time": round(ctok / 500, 6),
         "total_tokens": t.prompt_tokens + ctok, "total_time": round(t.prompt_tokens / 20000 + ctok / 500, 6),
     }
+    if t.cached_tokens:
+        usage["prompt_tokens_details"] = {"cached_tokens": t.cached_tokens}
     base = {"id": "chatcmpl-" + rid[4:], "created": int(time.time()), "model": t.model,
-            "system_fingerprint": "fp_stub0001", "service_tier": "on_demand"}
+            "system_fingerprint": "fp_stub0001", "service_tier": t.service_tier}
     if not t.payload.get("stream"):
         body = {**base, "object": "chat.completion",
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text},

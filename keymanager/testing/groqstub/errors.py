@@ -75,14 +75,31 @@ def too_large(model: str, org: str, tpm: int, requested: int) -> Reply:
     )
 
 
-def rate_limited(model: str, org: str, phrase: str, kind: str, r: Refusal, wait: str, headers: dict) -> Reply:
+def rate_limited(model: str, org: str, phrase: str, kind: str, r: Refusal, wait: str | None, headers: dict,
+                 tier: str = "on_demand") -> Reply:
+    again = f" Please try again in {wait}." if wait is not None else ""
     return _reply(
         429,
-        f"Rate limit reached for model `{model}` in organization `{org}` service tier `on_demand` on {phrase}: "
-        f"Limit {r.limit_value}, Used {r.used}, Requested {r.requested}. Please try again in {wait}. {UPGRADE}",
+        f"Rate limit reached for model `{model}` in organization `{org}` service tier `{tier}` on {phrase}: "
+        f"Limit {r.limit_value}, Used {r.used}, Requested {r.requested}.{again} {UPGRADE}",
         kind,
         "rate_limit_exceeded",
         headers,
+    )
+
+
+def rate_limited_vague(headers: dict) -> Reply:
+    """A 429 that names neither the limit nor a wait (some proxies and providers send these)."""
+    return _reply(429, "Rate limit reached. Please slow down.", "requests", "rate_limit_exceeded", headers)
+
+
+def service_tier_unavailable(tier: str) -> Reply:
+    return _reply(
+        400,
+        f"The `{tier}` service tier is not available for your organization. Upgrade at "
+        "https://console.groq.com/settings/billing to use it.",
+        "invalid_request_error",
+        "service_tier_unavailable",
     )
 
 

@@ -1,15 +1,20 @@
-"""Rate limiting per (organization, model), with a choice of algorithm.
+"""Rate limiting per (organization, model), with a choice of algorithm per window.
 
-Groq budgets are per organization and model (docs/provider-facts.md), so one limiter exists per pair
-and every key of the organization draws from it. Groq does not publish how it counts, so the
-stand-in offers two common shapes, both over the same four limits:
+Groq budgets are per organization and model (docs/provider-facts.md), so one limiter exists per
+pair and every key of the organization draws from it. Groq does not publish how it counts, so
+each limit is a meter of one of two shapes:
 
-- ``rolling`` (``SlidingWindow``): at most N in any trailing window, exact.
-- ``bucket`` (``TokenBucket``): capacity N refilled at N per window, continuously; it lets a
-  full burst through at once and then one more every window/N.
+- ``rolling`` (`RollingMeter`): at most N in any trailing window, exact;
+- ``bucket`` (`BucketMeter`): capacity N refilled at N per window, continuously; it lets a full
+  burst through at once and then one more every window/N.
 
-Its tokenizer is its own (``prompt_tokens``), not any client's estimate: a key pool learns what
-the stand-in counted from ``usage`` and the ``x-ratelimit-*`` headers, as it must with Groq.
+A limiter (`Limiter`) is the four limits (RPM, RPD, TPM, TPD, plus input and output tokens per
+minute, ITPM and OTPM, where an organization has them) with a shape each: ``rolling`` (all
+rolling), ``bucket`` (all buckets) or ``mixed`` (rolling minutes, and days that refill
+continuously, as Groq's documented daily request budget does).
+
+Its tokenizer is its own (``prompt_tokens``), not any client's: a key pool learns what the
+stand-in counted from ``usage`` and the ``x-ratelimit-*`` headers, as it must with Groq.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 # Free-tier table from docs/provider-facts.md: rpm / rpd / tpm / tpd per (organization, model).
@@ -30,6 +35,8 @@ FREE_TIER: dict[str, dict[str, int]] = {
 }
 # Used for a served model that no table mentions, so every model has all four limits.
 FALLBACK = {"rpm": 30, "rpd": 1000, "tpm": 8000, "tpd": 200000}
+KINDS = ("rpm", "rpd", "tpm", "tpd", "itpm", "otpm")
+MINUTE_KINDS = ("rpm", "tpm", "itpm", "otpm")
 
 # (limit name, phrase in Groq's 429 message, error type)
 PHRASES = {
@@ -37,7 +44,11 @@ PHRASES = {
     "rpd": ("requests per day (RPD)", "requests"),
     "tpm": ("tokens per minute (TPM)", "tokens"),
     "tpd": ("tokens per day (TPD)", "tokens"),
+    "itpm": ("input tokens per minute (ITPM)", "tokens"),
+    "otpm": ("output tokens per minute (OTPM)", "tokens"),
 }
+# OpenAI says "per min" where Groq says "per minute".
+OPENAI_PHRASES = {kind: (phrase.replace("per minute", "per min"), type_) for kind, (phrase, type_) in PHRASES.items()}
 
 
 def go_duration(seconds: float) -> str:
@@ -88,13 +99,15 @@ def text_tokens(text: str) -> int:
     return total
 
 
+def message_tokens(message: Any) -> int:
+    """One message's content tokens plus 4 for its framing."""
+    text = message_text(message.get("content")) if isinstance(message, dict) else ""
+    return text_tokens(text) + 4
+
+
 def prompt_tokens(messages: list[Any]) -> int:
     """Sum over messages of the content's tokens plus 4 for the message's framing."""
-    total = 0
-    for msg in messages:
-        text = message_text(msg.get("content")) if isinstance(msg, dict) else ""
-        total += text_tokens(text) + 4
-    return total
+    return sum(message_tokens(msg) for msg in messages)
 
 
 def resolve_limits(model: str, org_limits: dict | None, default_limits: dict | None) -> dict[str, int]:
@@ -103,191 +116,186 @@ def resolve_limits(model: str, org_limits: dict | None, default_limits: dict | N
     merged = dict(FALLBACK)
     merged.update(table.get(model, {}))
     merged.update((org_limits or {}).get(model, {}))
-    return {k: int(merged[k]) for k in ("rpm", "rpd", "tpm", "tpd")}
+    return {k: int(merged[k]) for k in KINDS if merged.get(k) is not None}
 
 
-class Entry:
-    """One admitted request: admission time and the tokens it currently holds."""
+class RollingMeter:
+    """At most `limit` in any trailing `period`, exact."""
 
-    __slots__ = ("t", "tokens", "in_min", "in_day")
+    shape = "rolling"
 
-    def __init__(self, t: float, tokens: int) -> None:
-        self.t = t
-        self.tokens = tokens
-        self.in_min = True
-        self.in_day = True
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit = limit
+        self.period = period
+        self.q: deque[list] = deque()  # [time, amount, still in the window]
+        self.total = 0
+
+    def prune(self, now: float) -> None:
+        while self.q and self.q[0][0] <= now - self.period:
+            cell = self.q.popleft()
+            cell[2] = False
+            self.total -= cell[1]
+
+    def used(self, now: float) -> int:
+        self.prune(now)
+        return self.total
+
+    def wait(self, now: float, need: int) -> float:
+        """Seconds until `need` more fits (0: now)."""
+        self.prune(now)
+        if self.total + need <= self.limit:
+            return 0.0
+        if need > self.limit:
+            return self.period
+        left = self.total
+        for t, amount, _ in self.q:  # oldest first: each expiry frees its amount
+            left -= amount
+            if left + need <= self.limit:
+                return t + self.period - now
+        return self.period
+
+    def admit(self, now: float, amount: int) -> list:
+        cell = [now, amount, True]
+        self.q.append(cell)
+        self.total += amount
+        return cell
+
+    def settle(self, cell: list, amount: int) -> None:
+        if cell[2]:
+            self.total += amount - cell[1]
+        cell[1] = amount
+
+    def over(self, now: float) -> bool:
+        self.prune(now)
+        return self.total > self.limit
+
+    def remaining(self, now: float) -> int:
+        return max(0, self.limit - self.used(now))
+
+    def reset(self, now: float) -> float:
+        """Seconds until the window is fully restored: the newest entry leaves it."""
+        self.prune(now)
+        return self.q[-1][0] + self.period - now if self.q else 0.0
+
+    def set_limit(self, limit: int) -> None:
+        self.limit = limit
+
+
+class BucketMeter:
+    """A token bucket: `limit` capacity, refilled at limit per `period`, continuously."""
+
+    shape = "bucket"
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit = limit
+        self.period = period
+        self.level = float(limit)
+        self.at: float | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.limit / self.period
+
+    def refill(self, now: float) -> None:
+        if self.at is None:
+            self.at = now
+        if now <= self.at:
+            return  # a simulation may look back in time; a bucket never un-fills
+        self.level = min(float(self.limit), self.level + (now - self.at) * self.rate)
+        self.at = now
+
+    def used(self, now: float) -> int:
+        self.refill(now)
+        return int(math.ceil(self.limit - self.level))
+
+    def wait(self, now: float, need: int) -> float:
+        self.refill(now)
+        if need > self.limit:
+            return self.period
+        return 0.0 if self.level >= need else (need - self.level) / self.rate
+
+    def admit(self, now: float, amount: int) -> list:
+        self.refill(now)
+        self.level -= amount
+        return [now, amount]
+
+    def settle(self, cell: list, amount: int) -> None:
+        self.level = min(float(self.limit), self.level + cell[1] - amount)
+        cell[1] = amount
+
+    def over(self, now: float) -> bool:
+        return self.level < -1e-9
+
+    def remaining(self, now: float) -> int:
+        self.refill(now)
+        return max(0, math.floor(self.level))
+
+    def reset(self, now: float) -> float:
+        self.refill(now)
+        return (self.limit - self.level) / self.rate
+
+    def set_limit(self, limit: int) -> None:
+        # A new tier: the capacity changes; what was used stays used.
+        self.level += limit - self.limit
+        self.limit = limit
+
+
+SHAPES = {
+    "rolling": {kind: "rolling" for kind in KINDS},
+    "bucket": {kind: "bucket" for kind in KINDS},
+    "mixed": {kind: ("rolling" if kind in MINUTE_KINDS else "bucket") for kind in KINDS},
+}
+METERS = {"rolling": RollingMeter, "bucket": BucketMeter}
 
 
 @dataclass
 class Refusal:
-    limit: str  # "rpm" | "rpd" | "tpm" | "tpd"
+    limit: str  # a kind: "rpm" | "rpd" | "tpm" | "tpd" | "itpm" | "otpm"
     limit_value: int
     used: int
     requested: int
     wait: float  # seconds until the request would fit
 
 
-@dataclass
-class SlidingWindow:
-    """Sliding windows for one (organization, model). Callers hold the stub's lock."""
+class Entry:
+    """One admitted request: its cells in each meter (to settle them)."""
 
-    limits: dict[str, int]
-    window: float
-    day: float
-    minute_q: deque[Entry] = field(default_factory=deque)
-    day_q: deque[Entry] = field(default_factory=deque)
-    min_tokens: int = 0
-    day_tokens: int = 0
+    __slots__ = ("t", "cells", "prompt", "output")
 
-    def prune(self, now: float) -> None:
-        while self.minute_q and self.minute_q[0].t <= now - self.window:
-            e = self.minute_q.popleft()
-            e.in_min = False
-            self.min_tokens -= e.tokens
-        while self.day_q and self.day_q[0].t <= now - self.day:
-            e = self.day_q.popleft()
-            e.in_day = False
-            self.day_tokens -= e.tokens
+    def __init__(self, t: float, cells: dict[str, list], prompt: int, output: int) -> None:
+        self.t = t
+        self.cells = cells
+        self.prompt = prompt
+        self.output = output
 
-    @staticmethod
-    def _wait_count(q: deque[Entry], limit: int, span: float, now: float) -> float:
-        # The (len - limit)-th oldest entry must expire before one more request fits.
-        idx = len(q) - limit
-        if idx < 0:
-            return 0.0
-        return q[idx].t + span - now if idx < len(q) else span
-
-    @staticmethod
-    def _wait_tokens(q: deque[Entry], used: int, need: int, limit: int, span: float, now: float) -> float:
-        for e in q:  # oldest first: each expiry frees its tokens
-            if used + need <= limit:
-                break
-            used -= e.tokens
-            if used + need <= limit:
-                return e.t + span - now
-        return 0.0 if used + need <= limit else span
-
-    def check(self, now: float, need: int) -> Refusal | None:
-        """The refusal with the longest wait, or None if the request fits all four limits."""
-        self.prune(now)
-        lim = self.limits
-        refusals: list[Refusal] = []
-        if len(self.minute_q) >= lim["rpm"]:
-            w = self._wait_count(self.minute_q, lim["rpm"], self.window, now)
-            refusals.append(Refusal("rpm", lim["rpm"], len(self.minute_q), 1, w))
-        if len(self.day_q) >= lim["rpd"]:
-            w = self._wait_count(self.day_q, lim["rpd"], self.day, now)
-            refusals.append(Refusal("rpd", lim["rpd"], len(self.day_q), 1, w))
-        if self.min_tokens + need > lim["tpm"]:
-            w = self._wait_tokens(self.minute_q, self.min_tokens, need, lim["tpm"], self.window, now)
-            refusals.append(Refusal("tpm", lim["tpm"], self.min_tokens, need, w))
-        if self.day_tokens + need > lim["tpd"]:
-            w = self._wait_tokens(self.day_q, self.day_tokens, need, lim["tpd"], self.day, now)
-            refusals.append(Refusal("tpd", lim["tpd"], self.day_tokens, need, w))
-        if not refusals:
-            return None
-        return max(refusals, key=lambda r: r.wait)  # max() keeps the first of equal waits
-
-    def admit(self, now: float, need: int) -> Entry:
-        entry = Entry(now, need)
-        self.minute_q.append(entry)
-        self.day_q.append(entry)
-        self.min_tokens += need
-        self.day_tokens += need
-        return entry
-
-    def settle(self, entry: Entry, actual: int) -> None:
-        """Replace a reservation by the actual usage, releasing what was not used."""
-        delta = actual - entry.tokens
-        entry.tokens = actual
-        if entry.in_min:
-            self.min_tokens += delta
-        if entry.in_day:
-            self.day_tokens += delta
-
-    def over_budget(self, now: float) -> bool:
-        """Recount the minute window from its entries (not the running sums) against the limits.
-
-        The day window is checked from its length and running sum: rescanning up to RPD entries
-        on every admission would make long benchmarks quadratic.
-        """
-        lim = self.limits
-        in_min = [e for e in self.minute_q if e.t > now - self.window]
-        return (
-            len(in_min) > lim["rpm"]
-            or len(self.day_q) > lim["rpd"]
-            or sum(e.tokens for e in in_min) > lim["tpm"]
-            or self.day_tokens > lim["tpd"]
-        )
-
-    def headers(self, now: float) -> dict[str, str]:
-        """Groq's x-ratelimit-* headers for the current state (call after admitting, if any).
-
-        Reset values are the time until the window is fully restored, i.e. until the newest
-        entry leaves it.
-        """
-        lim = self.limits
-        reset_req = self.day_q[-1].t + self.day - now if self.day_q else 0.0
-        reset_tok = self.minute_q[-1].t + self.window - now if self.minute_q else 0.0
-        return {
-            "x-ratelimit-limit-requests": str(lim["rpd"]),
-            "x-ratelimit-remaining-requests": str(max(0, lim["rpd"] - len(self.day_q))),
-            "x-ratelimit-reset-requests": go_duration(reset_req),
-            "x-ratelimit-limit-tokens": str(lim["tpm"]),
-            "x-ratelimit-remaining-tokens": str(max(0, lim["tpm"] - self.min_tokens)),
-            "x-ratelimit-reset-tokens": go_duration(reset_tok),
-        }
+    @property
+    def tokens(self) -> int:
+        return self.prompt + self.output
 
 
-Bucket = SlidingWindow  # the name earlier versions used
+class Limiter:
+    """The limits of one (organization, model), each counted by a meter of its shape. Callers
+    hold the stub's lock."""
 
-
-class _Level:
-    """One token bucket: `capacity`, refilled at capacity per `period`, continuously."""
-
-    __slots__ = ("capacity", "rate", "level", "at")
-
-    def __init__(self, capacity: int, period: float, now: float) -> None:
-        self.capacity = float(capacity)
-        self.rate = capacity / period
-        self.level = float(capacity)
-        self.at = now
-
-    def refill(self, now: float) -> None:
-        if now <= self.at:
-            return  # a simulation may look back in time; a bucket never un-fills
-        self.level = min(self.capacity, self.level + (now - self.at) * self.rate)
-        self.at = now
-
-    def wait(self, need: float) -> float:
-        return 0.0 if self.level >= need else (need - self.level) / self.rate
-
-    def full_in(self) -> float:
-        return (self.capacity - self.level) / self.rate
-
-
-class TokenBucket:
-    """Token buckets for one (organization, model): RPM, RPD, TPM, TPD each a bucket of the
-    limit's size refilled over its period (GCRA with a full burst). Same interface as
-    SlidingWindow. Callers hold the stub's lock."""
-
-    def __init__(self, limits: dict[str, int], window: float, day: float) -> None:
-        self.limits = limits
+    def __init__(self, limits: dict[str, int], window: float, day: float, shape: str = "rolling") -> None:
+        if shape not in SHAPES:
+            raise ValueError(f"limiter must be one of {', '.join(SHAPES)}, not {shape!r}")
+        self.limits = dict(limits)
         self.window = window
         self.day = day
-        self.levels: dict[str, _Level] = {}
+        self.shape = shape
+        self.meters = {
+            kind: METERS[SHAPES[shape][kind]](value, window if kind in MINUTE_KINDS else day)
+            for kind, value in self.limits.items()
+        }
         self.seen: deque[tuple[float, int]] = deque()  # admissions in the last window, for stats
         self.min_tokens = 0
 
-    def _level(self, kind: str, now: float) -> _Level:
-        level = self.levels.get(kind)
-        if level is None:
-            period = self.window if kind in ("rpm", "tpm") else self.day
-            level = self.levels[kind] = _Level(self.limits[kind], period, now)
-        level.refill(now)
-        return level
+    @staticmethod
+    def amounts(prompt: int, output: int) -> dict[str, int]:
+        return {"rpm": 1, "rpd": 1, "tpm": prompt + output, "tpd": prompt + output, "itpm": prompt, "otpm": output}
 
-    def prune(self, now: float) -> None:
+    def _stats_prune(self, now: float) -> None:
         while self.seen and self.seen[0][0] <= now - self.window:
             self.min_tokens -= self.seen.popleft()[1]
 
@@ -295,49 +303,73 @@ class TokenBucket:
     def minute_q(self) -> deque:
         return self.seen
 
-    def check(self, now: float, need: int) -> Refusal | None:
-        self.prune(now)
+    def check(self, now: float, prompt: int, output: int = 0) -> Refusal | None:
+        """The refusal with the longest wait, or None if the request fits every limit."""
+        self._stats_prune(now)
+        amounts = self.amounts(prompt, output)
         refusals = []
-        for kind in ("rpm", "rpd", "tpm", "tpd"):
-            level = self._level(kind, now)
-            cost = 1 if kind in ("rpm", "rpd") else need
-            if level.level < cost:
-                used = int(math.ceil(level.capacity - level.level))
-                refusals.append(Refusal(kind, self.limits[kind], used, cost, level.wait(cost)))
+        for kind, meter in self.meters.items():
+            wait = meter.wait(now, amounts[kind])
+            if wait > 0:
+                refusals.append(Refusal(kind, meter.limit, meter.used(now), amounts[kind], wait))
         if not refusals:
             return None
-        return max(refusals, key=lambda r: r.wait)
+        return max(refusals, key=lambda r: r.wait)  # max() keeps the first of equal waits
 
-    def admit(self, now: float, need: int) -> Entry:
-        for kind in ("rpm", "rpd", "tpm", "tpd"):
-            self._level(kind, now).level -= 1 if kind in ("rpm", "rpd") else need
-        entry = Entry(now, need)
-        self.seen.append((now, need))
-        self.min_tokens += need
-        return entry
+    def admit(self, now: float, prompt: int, output: int = 0) -> Entry:
+        amounts = self.amounts(prompt, output)
+        cells = {kind: meter.admit(now, amounts[kind]) for kind, meter in self.meters.items()}
+        self.seen.append((now, prompt + output))
+        self.min_tokens += prompt + output
+        return Entry(now, cells, prompt, output)
 
-    def settle(self, entry: Entry, actual: int) -> None:
-        """Give back what a reservation did not use (never above capacity)."""
-        delta = entry.tokens - actual
-        entry.tokens = actual
-        for kind in ("tpm", "tpd"):
-            level = self.levels.get(kind)
-            if level is not None:
-                level.level = min(level.capacity, level.level + delta)
+    def settle(self, entry: Entry, prompt: int, output: int) -> None:
+        """Replace a reservation by the actual usage, releasing what was not used."""
+        amounts = self.amounts(prompt, output)
+        for kind, cell in entry.cells.items():
+            self.meters[kind].settle(cell, amounts[kind])
+        entry.prompt, entry.output = prompt, output
 
     def over_budget(self, now: float) -> bool:
-        return any(level.level < -1e-9 for level in self.levels.values())
+        return any(meter.over(now) for meter in self.meters.values())
 
-    def headers(self, now: float) -> dict[str, str]:
-        rpd, tpm = self._level("rpd", now), self._level("tpm", now)
+    def set_limits(self, limits: dict[str, int]) -> None:
+        """Another tier: every limit given takes its new value at once."""
+        for kind, value in limits.items():
+            self.limits[kind] = int(value)
+            if kind in self.meters:
+                self.meters[kind].set_limit(int(value))
+            else:
+                self.meters[kind] = METERS[SHAPES[self.shape][kind]](int(value), self.window if kind in MINUTE_KINDS
+                                                                     else self.day)
+
+    def headers(self, now: float, flavor: str = "groq") -> dict[str, str]:
+        """The x-ratelimit-* headers in the flavor's meaning: Groq reports requests per day and
+        tokens per minute, OpenAI requests and tokens per minute."""
+        requests = self.meters["rpm" if flavor == "openai" else "rpd"]
+        tokens = self.meters["tpm"]
         return {
-            "x-ratelimit-limit-requests": str(self.limits["rpd"]),
-            "x-ratelimit-remaining-requests": str(max(0, math.floor(rpd.level))),
-            "x-ratelimit-reset-requests": go_duration(rpd.full_in()),
-            "x-ratelimit-limit-tokens": str(self.limits["tpm"]),
-            "x-ratelimit-remaining-tokens": str(max(0, math.floor(tpm.level))),
-            "x-ratelimit-reset-tokens": go_duration(tpm.full_in()),
+            "x-ratelimit-limit-requests": str(requests.limit),
+            "x-ratelimit-remaining-requests": str(requests.remaining(now)),
+            "x-ratelimit-reset-requests": go_duration(requests.reset(now)),
+            "x-ratelimit-limit-tokens": str(tokens.limit),
+            "x-ratelimit-remaining-tokens": str(tokens.remaining(now)),
+            "x-ratelimit-reset-tokens": go_duration(tokens.reset(now)),
         }
 
 
-LIMITERS = {"rolling": SlidingWindow, "bucket": TokenBucket}
+def make_limiter(shape: str):
+    """A factory with the old classes' signature: (limits, window, day)."""
+    if shape not in SHAPES:
+        raise ValueError(f"limiter must be one of {', '.join(SHAPES)}, not {shape!r}")
+
+    def build(limits: dict[str, int], window: float, day: float) -> Limiter:
+        return Limiter(limits, window, day, shape)
+
+    return build
+
+
+LIMITERS = {shape: make_limiter(shape) for shape in SHAPES}
+SlidingWindow = LIMITERS["rolling"]  # the names earlier versions used
+TokenBucket = LIMITERS["bucket"]
+Bucket = SlidingWindow

@@ -200,6 +200,8 @@ class _Handler(BaseHTTPRequestHandler):
                 stub.enqueue(args["response"], key=args.get("key"))
             elif action == "block_org":
                 stub.block_org(args["org"], bool(args.get("blocked", True)))
+            elif action == "set_limits":
+                stub.set_limits(args["org"], args["model"], dict(args["limits"]))
             elif action == "stats":
                 return self._json(200, stub.stats())
             else:
@@ -218,7 +220,11 @@ class GroqStub:
     ``stub.openai_base_url`` the OpenAI SDK one. ``latency`` delays admitted (200) replies only:
     Groq refuses quickly. ``window_seconds`` is the "minute"; the "day" is ``day_seconds`` or
     1440 windows. Both URL prefixes (/openai/v1 and /v1) are served in both flavors. ``limiter`` is
-    ``rolling`` (exact sliding windows) or ``bucket`` (token buckets): see limits.py.
+    ``rolling`` (exact sliding windows), ``bucket`` (token buckets) or ``mixed`` (rolling minutes,
+    refilling days): see limits.py. The ``openai`` flavor's headers and 429s mean what OpenAI's do
+    (requests per minute). ``waits`` is how a 429 names its wait (``exact``, ``zero``, ``none``);
+    with ``prompt_cache`` repeated leading messages come back as cached tokens, uncounted. An
+    organization's spec may say ``"flex": true`` (the flex service tier, ten times the limits).
     """
 
     def __init__(
@@ -226,6 +232,7 @@ class GroqStub:
         decommissioned: Any = DECOMMISSIONED, flavor: str = "groq", window_seconds: float = 60.0,
         day_seconds: float | None = None, latency: float = 0.0, seed: int | None = None,
         port: int = 0, host: str = "127.0.0.1", verbose: bool = False, limiter: str = "rolling",
+        waits: str = "exact", prompt_cache: bool = False,
     ) -> None:
         if flavor not in ("groq", "openai"):
             raise ValueError(f"flavor must be 'groq' or 'openai', not {flavor!r}")
@@ -233,7 +240,8 @@ class GroqStub:
         self.host, self.port = host, port
         self.verbose = verbose
         self.engine = Engine(
-            orgs, default_limits, models, decommissioned, window_seconds, day_seconds, latency, seed, limiter
+            orgs, default_limits, models, decommissioned, window_seconds, day_seconds, latency, seed, limiter,
+            flavor=flavor, waits=waits, prompt_cache=prompt_cache,
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -303,6 +311,9 @@ class GroqStub:
 
     def block_org(self, org: str, blocked: bool = True) -> None:
         self.engine.block_org(org, blocked)
+
+    def set_limits(self, org: str, model: str, limits: dict[str, int]) -> None:
+        self.engine.set_limits(org, model, limits)
 
     def enqueue(self, response: dict, key: str | None = None) -> None:
         self.engine.enqueue(response, key)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keymanager.ledger import CEILING, GUESS, KINDS, Ledger
+from keymanager import clock
+from keymanager.ledger import CEILING, CEILING_KINDS, GUESS, KINDS, NO_PEERS, Ledger
 from keymanager.models import Limit, Provider
 
 # Groq's published free-tier values (docs/provider-facts.md): RPM, RPD, TPM, TPD per (organization,
@@ -22,11 +23,18 @@ GROQ_FREE_TIER: dict[str, dict[str, int]] = {
 GROQ_UNKNOWN_MODEL = {"rpm": 30, "rpd": 1000, "tpm": 6000, "tpd": 100000}
 
 
+FLEX = "@flex"  # a budget for the flex service tier: `model@flex`
+FLEX_FACTOR = 10  # flex gives about ten times the on-demand limits (docs/provider-facts.md)
+
+
 def guesses(provider: str, model: str) -> dict[str, int | None]:
-    """The shipped first guess per limit; OpenAI ships none (unlimited until told or refused)."""
+    """The shipped first guess per limit; OpenAI ships none (unlimited until told or refused).
+    Input and output tokens per minute are limits only some organizations have: no guess."""
     if provider != Provider.GROQ:
         return dict.fromkeys(KINDS)
-    return dict(GROQ_FREE_TIER.get(model, GROQ_UNKNOWN_MODEL))
+    base, flex = (model[: -len(FLEX)], True) if model.endswith(FLEX) else (model, False)
+    shipped = GROQ_FREE_TIER.get(base, GROQ_UNKNOWN_MODEL)
+    return {kind: (shipped[kind] * (FLEX_FACTOR if flex else 1) if kind in shipped else None) for kind in KINDS}
 
 
 def ceilings(provider: str, organization: str, model: str) -> dict[str, int]:
@@ -38,7 +46,7 @@ def ceilings(provider: str, organization: str, model: str) -> dict[str, int]:
     row = rows.get(organization) or rows.get("")
     if row is None:
         return {}
-    return {kind: getattr(row, kind) for kind in KINDS if getattr(row, kind) is not None}
+    return {kind: getattr(row, kind) for kind in CEILING_KINDS if getattr(row, kind) is not None}
 
 
 @dataclass(frozen=True)
@@ -58,30 +66,35 @@ class LimitView:
             "probe": "raised by probing (unconfirmed)",
             "header": "x-ratelimit header",
             "429": "429 body",
+            "429-aged": "429 body, over an hour ago (a guess again)",
             CEILING: "admin ceiling",
             "": "none",
         }.get(self.source, self.source)
 
 
-def limit_views(ledger: Ledger, provider: str, model: str) -> list[LimitView]:
-    """Per kind, the value the pool works with and its origin (same rule as Ledger.limits)."""
+def limit_views(ledger: Ledger, provider: str, model: str, now: float | None = None) -> list[LimitView]:
+    """Per kind, the value the pool works with and its origin (same rule as Ledger.limits).
+    Input and output token limits show only where the provider stated them."""
+    now = clock.now() if now is None else now
     shipped = guesses(provider, model)
-    working = ledger.limits(shipped)
+    working = ledger.limits(shipped, NO_PEERS, now)
     views = []
     for kind in KINDS:
         value, hard = working[kind]
         learned = ledger.learned.get(kind)
+        if kind not in CEILING_KINDS and learned is None:
+            continue
         ceiling = ledger.ceilings.get(kind)
-        stated = learned is not None and learned.confirmed
+        stated = learned is not None and learned.holds(now)
         if ceiling is not None and not (stated and learned.value < ceiling):
             source, at = CEILING, None
         elif learned is not None:
             source, at = learned.source, learned.at
+            if learned.source == "429" and not stated:
+                source = "429-aged"
         elif shipped.get(kind) is not None:
             source, at = GUESS, None
         else:
             source, at = "", None
         views.append(LimitView(kind, None if value == float("inf") else int(value), source, at, hard))
     return views
-
-
