@@ -60,3 +60,48 @@ def reserve_in_turn(db_name: str, overrides: dict, ready, go, done_before, done,
     results.put((worker, getattr(lease, "send_at", None)))
     done.set()
     connection.close()
+
+
+def reserve_at_once(db_name: str, overrides: dict, ready, go, results, worker: int) -> None:
+    """Reserve a slot the moment every worker is released together; report (commit time, slot)."""
+    setup_django(db_name, overrides)
+    import uuid
+
+    from django.db import connection
+
+    from keymanager import clock
+    from keymanager.services.selection import Ask, acquire
+
+    connection.ensure_connection()
+    clock.now()  # measured before the race, like a warm worker
+    ready.set()
+    go.wait(timeout=120)
+    lease = acquire(Ask(provider="groq", model="openai/gpt-oss-20b", prompt_count=50, max_tokens=0,
+                        request_id=uuid.uuid4(), attempt=1, max_wait=900.0))
+    results.put((worker, clock.now(), getattr(lease, "send_at", None)))
+    connection.close()
+
+
+def call_with_clock_off(db_name: str, overrides: dict, offset: float, start_at: float, calls: int, worker: int) -> dict:
+    """A host whose clock is `offset` seconds off: its time.time() says so, for everything in
+    this process. Starts at `start_at` (real epoch seconds), then makes `calls` calls."""
+    import time
+
+    real = time.time
+    time.time = lambda: real() + offset
+    setup_django(db_name, overrides)
+    from django.db import connection
+
+    from keymanager.services import PoolExhausted, complete
+
+    while real() < start_at:
+        time.sleep(0.01)
+    counts = {"served": 0, "exhausted": 0}
+    for i in range(calls):
+        try:
+            complete(messages=[{"role": "user", "content": f"Host {worker} call {i}"}], max_tokens=20)
+            counts["served"] += 1
+        except PoolExhausted:
+            counts["exhausted"] += 1
+    connection.close()
+    return counts

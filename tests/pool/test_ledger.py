@@ -412,6 +412,14 @@ def test_an_organization_with_no_headers_yet_is_nobodys_peer():
     assert got.probe  # one call goes past the guess, not 200 on the strength of another's tier
 
 
+def test_two_organizations_without_headers_are_not_each_others_peers():
+    first, second = Ledger(), busy(30)
+    second.learned.clear()  # neither has heard from the provider yet
+    first.learn("rpm", 1000, REFUSAL, T0)
+    _, peers = peers_for(first, second, now=T0 + 1)
+    assert peers is NO_PEERS and second.limits(TIGHT, peers, T0 + 1)["rpm"] == (30.0, False)
+
+
 def test_organizations_on_other_published_limits_are_not_peers():
     told, other = publish(Ledger()), busy(45)
     told.learn("rpm", 45, REFUSAL, T0)

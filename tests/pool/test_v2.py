@@ -35,7 +35,7 @@ def served_and_refused(stub: GroqStub) -> tuple[int, int]:
     return by_status.get("200", 0), by_status.get("429", 0)
 
 
-def test_a_call_costs_four_queries_whatever_the_usage_log_holds(pool_factory):
+def test_a_call_costs_three_round_trips_whatever_the_usage_log_holds(pool_factory):
     pool_factory(orgs=3, limits=ROOMY)
     for _ in range(3):
         complete(messages=MESSAGES, max_tokens=20)  # budgets exist, keys stamped: the fast path from here
@@ -45,8 +45,10 @@ def test_a_call_costs_four_queries_whatever_the_usage_log_holds(pool_factory):
     complete(messages=MESSAGES, max_tokens=20)  # (refreshes the few-seconds "any OpenAI key?" check)
     with CaptureQueriesContext(connection) as full:
         complete(messages=MESSAGES, max_tokens=20)
-    # One read, one compare-and-swap, the usage row, one append to the budget's inbox.
-    assert len(empty.captured_queries) == len(full.captured_queries) <= 4, [q["sql"][:80] for q in full]
+    # One read, one compare-and-swap, and the usage row with the append to the budget's inbox:
+    # one statement on PostgreSQL, two on SQLite (no data-modifying WITH there).
+    most = 3 if connection.vendor == "postgresql" else 4
+    assert len(empty.captured_queries) == len(full.captured_queries) <= most, [q["sql"][:80] for q in full]
     assert not any("keymanager_usagelog" in q["sql"] and q["sql"].lstrip().startswith("SELECT") for q in full)
 
 
