@@ -160,6 +160,7 @@ class Outcome(models.TextChoices):
     TOO_LARGE = "too_large", "Request too large"
     SPEND_CAP = "spend_cap", "Spend cap reached"
     CAPACITY = "capacity", "Capacity exceeded (498)"
+    TIER_UNAVAILABLE = "tier_unavailable", "Service tier not available"
 
 
 class UsageLog(models.Model):

@@ -17,6 +17,7 @@ class Retry:
     OTHER_KEY = "other_key"  # another key at once; this one again after a backoff if none is left
     OTHER_ORGANIZATION = "other_organization"  # another organization at once; this one after its wait
     ALTERNATE_MODEL = "alternate_model"  # the configured alternate model
+    ON_DEMAND = "on_demand"  # the same call on the on-demand tier (flex refused or full)
 
 
 class Cooldown:
@@ -52,6 +53,7 @@ OUTCOME_RULES: dict[str, Rule] = {
     Outcome.NOT_FOUND: Rule(False, Retry.OTHER_KEY, True, False, Cooldown.KEY_MODEL, error=True),
     Outcome.SPEND_CAP: Rule(False, Retry.OTHER_KEY, True, False, Cooldown.ORGANIZATION, error=True),
     Outcome.DECOMMISSIONED: Rule(False, Retry.ALTERNATE_MODEL, False, False, Cooldown.NONE, error=True),
+    Outcome.TIER_UNAVAILABLE: Rule(False, Retry.ON_DEMAND, False, False, Cooldown.NONE, error=False),
     Outcome.BAD_REQUEST: Rule(False, Retry.NO, False, True, Cooldown.NONE, error=True),
     Outcome.TOO_LARGE: Rule(False, Retry.NO, False, True, Cooldown.NONE, error=True),
 }

@@ -266,8 +266,12 @@ class Ledger:
         for bucket in self.day.values():
             if bucket.doubt and sent_at >= bucket.doubt:
                 bucket.doubt = 0.0
-        if prompt_ours > 0 and prompt_theirs > 0:
-            sample = prompt_theirs / prompt_ours
+        self.counted_prompt(prompt_ours, prompt_theirs)
+
+    def counted_prompt(self, ours: int, theirs: int) -> None:
+        """The provider counted `theirs` prompt tokens where the pool's tokenizer counted `ours`."""
+        if ours > 0 and theirs > 0:
+            sample = theirs / ours
             self.token_ratio = min(4.0, max(0.25, 0.7 * self.token_ratio + 0.3 * sample))
 
     def used(self, now: float, limits: dict[str, tuple[float, bool]] | None = None) -> dict[str, int]:

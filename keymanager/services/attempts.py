@@ -35,7 +35,7 @@ from keymanager.services.outcomes import (
     record_success,
 )
 from keymanager.services.providers import CallResult, ProviderFailure, call
-from keymanager.services.selection import Ask, Lease, NoKey, acquire, late, recheck, release
+from keymanager.services.selection import FLEX_TIER, ON_DEMAND, Ask, Lease, NoKey, acquire, late, recheck, release
 from keymanager.tokens import count_prompt
 
 logger = logging.getLogger("keymanager")
@@ -107,11 +107,11 @@ def retrying(work, *args, **kwargs):
 
 
 def take_lease(state: CallState, *, provider: str, model: str, budget: float, avoid: frozenset[int],
-               only_key: int | None = None) -> Lease | NoKey:
+               only_key: int | None = None, tier: str = ON_DEMAND, discover: bool = True) -> Lease | NoKey:
     ask = Ask(provider=provider, model=model, prompt_count=state.prompt_count, max_tokens=state.max_tokens,
               max_wait=budget, request_id=state.request_id, attempt=state.attempts + 1,
               request_timeout=state.conf.request_timeout, strategy=state.conf.strategy, purpose=state.purpose,
-              quest=state.quest)
+              quest=state.quest, tier=tier, discover=discover)
     return retrying(acquire, ask, avoid=avoid, only_key=only_key)
 
 
@@ -167,6 +167,7 @@ def _send(state: CallState, lease: Lease, model: str) -> CallResult:
         max_tokens=state.max_tokens,
         response_format=state.response_format,
         timeout=timeout,
+        service_tier=FLEX_TIER if lease.tier == FLEX_TIER else None,
     )
 
 
@@ -184,11 +185,14 @@ class Served:
 
 
 def serve(state: CallState, *, provider: str, model: str, keep: Callable[[], float] = lambda: 0.0,
-          only_key: int | None = None, single: bool = False,
-          on_undecryptable: Callable[[Lease], None] | None = None) -> Served | None:
+          only_key: int | None = None, single: bool = False, background: bool = False,
+          discover_flex: bool = True, on_undecryptable: Callable[[Lease], None] | None = None) -> Served | None:
     """Serve the call from one provider's keys; None when they cannot within the budget
     (`state.retry_hint` then says when one could). `keep`: seconds of the budget to leave for
-    a fallback provider. `single`: one attempt at most (a key test).
+    a fallback provider. `single`: one attempt at most (a key test). `background`: work nobody
+    waits for, sent on Groq's flex tier (its own, larger limits) where an organization has it,
+    and on-demand where none does or flex is full; `discover_flex=False` asks only organizations
+    already known to have flex (a probe must not spend itself finding out).
 
     What follows a failure is the outcome table's: transient failures (5xx, timeouts, resets,
     498) are retried on other keys first, and on the same key after a backoff when no other
@@ -197,12 +201,16 @@ def serve(state: CallState, *, provider: str, model: str, keep: Callable[[], flo
     """
     failures = stale = 0
     avoid: set[int] = set()
+    tier = FLEX_TIER if background and provider == Provider.GROQ else ON_DEMAND
     while True:
         budget = state.remaining() - keep()
         if budget <= 0:
             return None
         got = take_lease(state, provider=provider, model=model, budget=budget, avoid=frozenset(avoid),
-                         only_key=only_key)
+                         only_key=only_key, tier=tier, discover=discover_flex)
+        if isinstance(got, NoKey) and tier == FLEX_TIER and not got.rejected:
+            tier = ON_DEMAND  # no organization can take it on flex now: on-demand
+            continue
         if isinstance(got, NoKey):
             if got.rejected:
                 raise RequestRejected(
@@ -242,6 +250,9 @@ def serve(state: CallState, *, provider: str, model: str, keep: Callable[[], flo
         rule = OUTCOME_RULES[failure.outcome]
         if rule.rejects_request:
             raise RequestRejected(failure.message or failure.outcome, status=failure.status, code=failure.code)
+        if tier == FLEX_TIER and (rule.retry == Retry.ON_DEMAND or failure.outcome == Outcome.CAPACITY):
+            tier = ON_DEMAND  # flex refused or full: the same work on-demand, at once
+            continue
         if single:
             return None
         if rule.retry == Retry.ALTERNATE_MODEL:

@@ -62,12 +62,15 @@ def complete(
     temperature: float | None = None,
     max_tokens: int | None = None,
     response_format: dict | None = None,
+    background: bool = False,
 ) -> CompletionResult:
     """Serve one chat completion from the pool; raise PoolExhausted when nothing can.
 
     Groq keys first; when no Groq key can serve within the wait budget, OpenAI keys from
     the same pool; then PoolExhausted(retry_after=...). RequestRejected when the request
     itself is refused (400, 413) or can never fit any budget: no key would do better.
+    `background=True` is for work nobody waits for (prefetching): it goes on Groq's flex tier
+    where an organization has it (learned from its answers), on-demand otherwise.
     """
     if not messages:
         raise RequestRejected("messages must not be empty", status=None, code="invalid_request")
@@ -91,7 +94,7 @@ def complete(
     reserve = min(conf.request_timeout, conf.wait_budget / 2)
     groq_model = model or conf.default_model
     try:
-        served = serve(state, provider=Provider.GROQ, model=groq_model,
+        served = serve(state, provider=Provider.GROQ, model=groq_model, background=background,
                        keep=lambda: reserve if _fallback_ready() else 0.0, on_undecryptable=_set_aside)
         if served is None and _has_keys(Provider.OPENAI):
             logger.warning(

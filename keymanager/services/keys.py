@@ -110,10 +110,11 @@ class KeyTestResult:
     message: str
 
 
-def key_test(*, key_id: int, purpose: str = "key_test") -> KeyTestResult:
+def key_test(*, key_id: int, purpose: str = "key_test", background: bool = False) -> KeyTestResult:
     """One minimal real call with this key, admitted by its budget and recorded like any
     other attempt (the same loop as `complete()`, one attempt): a test spends quota too, so it
-    waits its turn (or says when it could run)."""
+    waits its turn (or says when it could run). `background`: a probe nobody waits for, on the
+    flex tier where the organization is known to have it (never spent finding out)."""
     conf = pool_settings()
     key = Key.objects.get(pk=key_id)
     if not key.enabled:
@@ -122,7 +123,8 @@ def key_test(*, key_id: int, purpose: str = "key_test") -> KeyTestResult:
     state = CallState(conf=replace(conf, wait_budget=min(conf.wait_budget, conf.request_timeout)),
                       messages=TEST_MESSAGES, max_tokens=1, temperature=0, purpose=purpose)
     try:
-        served = serve(state, provider=key.provider, model=model, only_key=key.pk, single=True, on_undecryptable=quarantine)
+        served = serve(state, provider=key.provider, model=model, only_key=key.pk, single=True, background=background,
+                       discover_flex=False, on_undecryptable=quarantine)
     except RequestRejected as exc:
         return KeyTestResult(False, f"{key.name}: the provider refused the test request ({exc.status or ''} {exc.code})")
     if served is not None:

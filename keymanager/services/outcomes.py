@@ -22,6 +22,7 @@ from keymanager.ledger import (
     MINUTE,
     MINUTE_KINDS,
     PROBE_DONE,
+    REFUSAL,
     Ledger,
     flex_event,
     success_event,
@@ -99,7 +100,7 @@ def record_success(lease: Lease, result: CallResult) -> None:
         events += flex_event(True, received)
     if lease.probe:
         events += PROBE_DONE
-    budget_tell(lease.budget_id, events, key_id=lease.key_id, model=lease.model, log=log)
+    budget_tell(lease.budget_id, events, key_id=lease.key_id, model=lease.budget_model, log=log)
     if lease.key_errors or lease.stamp_key:
         Key.objects.filter(pk=lease.key_id).update(
             last_used_at=lease.admitted_at, last_success_at=clock.now_datetime(), consecutive_errors=0,
@@ -127,7 +128,9 @@ def record_failure(lease: Lease, failure: ProviderFailure, conf: PoolSettings) -
         else:
             events = lease.release()
         events += _words(lease, failure.headers, clock.now(), own_tokens=lease.cost.tokens if rule.counted else 0)
-        budget_tell(lease.budget_id, events, key_id=lease.key_id, model=lease.model, log=log)
+        if outcome == Outcome.TIER_UNAVAILABLE:
+            events += flex_event(False, clock.now())  # this organization has no flex: on-demand only
+        budget_tell(lease.budget_id, events, key_id=lease.key_id, model=lease.budget_model, log=log)
         Key.objects.filter(pk=lease.key_id).update(
             last_used_at=lease.admitted_at,
             last_error=f"{failure.status or ''} {failure.code}: {failure.message}".strip()[:255],
@@ -146,13 +149,15 @@ def record_failure(lease: Lease, failure: ProviderFailure, conf: PoolSettings) -
         _count_error(lease, conf, failure.message or outcome)
     elif outcome == Outcome.DECOMMISSIONED:
         logger.warning("Model %s is decommissioned; switching to the alternate model.", lease.model)
+    elif outcome == Outcome.TOO_LARGE:
+        _too_large(lease, failure)
 
 
 def record_not_sent(lease: Lease, *, code: str) -> None:
     """The attempt never reached the provider (e.g. the key cannot be decrypted): log it,
     and give its admission back."""
     log = _log_row(lease, outcome=Outcome.BAD_REQUEST, error_code=code[:64], budget_tokens=0, latency_ms=0)
-    budget_tell(lease.budget_id, lease.release(), key_id=lease.key_id, model=lease.model, log=log)
+    budget_tell(lease.budget_id, lease.release(), key_id=lease.key_id, model=lease.budget_model, log=log)
 
 
 def refusal_wait(provider: str, said, headers: RateLimitHeaders) -> float | None:
@@ -193,9 +198,9 @@ def _rate_limited(lease: Lease, failure: ProviderFailure, conf: PoolSettings) ->
                         remaining=report.remaining, reset=report.reset, own=0)
         return named if named is not None else ledger.backoff(REFUSAL_BACKOFF, conf.rate_limit_cooldown)
 
-    seconds = budget_edit(provider=lease.provider, organization=organization, model=lease.model, edit=learn)
+    seconds = budget_edit(provider=lease.provider, organization=organization, model=lease.budget_model, edit=learn)
     if organization != lease.organization:
-        budget_tell(lease.budget_id, lease.release(), key_id=lease.key_id, model=lease.model)
+        budget_tell(lease.budget_id, lease.release(), key_id=lease.key_id, model=lease.budget_model)
     cooldown = cool_down(
         provider=lease.provider,
         organization=organization,
@@ -210,6 +215,16 @@ def _rate_limited(lease: Lease, failure: ProviderFailure, conf: PoolSettings) ->
         f" ({said.kind.upper()} limit {said.limit})" if said.kind and said.limit else "",
         f"until {cooldown.ends_at:%H:%M:%S} UTC" if cooldown else "by a longer cooldown already",
     )
+
+
+def _too_large(lease: Lease, failure: ProviderFailure) -> None:
+    """A 413 states the limit the request cannot fit: it is learned, as a 429's is. (Its count of
+    the request is not taken into the token ratio: a 413 comes exactly when our count was low
+    for that text, and the ratio is meant for the prompts the pool usually sends.)"""
+    said = parse_rate_limit_message(failure.message)
+    if said.kind and said.limit:
+        budget_edit(provider=lease.provider, organization=lease.organization, model=lease.budget_model,
+                    edit=lambda ledger, now: ledger.learn(said.kind, said.limit, REFUSAL, now))
 
 
 def _auth_failed(lease: Lease, failure: ProviderFailure) -> None:

@@ -59,4 +59,4 @@ def probe_key(*, key_id: int, now: datetime | None = None) -> KeyTestResult | No
     stale = Q(last_used_at__isnull=True) | Q(last_used_at=key.last_used_at)
     if not Key.objects.filter(stale, pk=key_id).update(last_used_at=now):
         return None
-    return key_test(key_id=key_id, purpose="probe")
+    return key_test(key_id=key_id, purpose="probe", background=True)

@@ -141,6 +141,12 @@ def _cached_tokens(usage) -> int:
         return 0
 
 
+def _about_service_tier(code: str, message: str) -> bool:
+    """A 400 that refuses the service tier asked for (flex on a plan without it), not the request."""
+    text = f"{code} {message}".lower()
+    return "service_tier" in text or "service tier" in text
+
+
 def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
@@ -172,6 +178,8 @@ def classify_status(exc: Exception, latency_ms: int, secrets: tuple[str, ...] = 
         outcome = Outcome.DECOMMISSIONED
     elif status == 400 and code == "blocked_api_access":
         outcome = Outcome.SPEND_CAP
+    elif status == 400 and _about_service_tier(code, message):
+        outcome = Outcome.TIER_UNAVAILABLE
     elif status == 404:
         outcome = Outcome.NOT_FOUND
     elif status == 413:

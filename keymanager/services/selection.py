@@ -52,7 +52,7 @@ from keymanager.ledger import (
 )
 from keymanager.ledger.ring import MARGIN
 from keymanager.models import Cooldown, Key
-from keymanager.selectors.limit_views import guesses
+from keymanager.selectors.limit_views import FLEX, guesses
 from keymanager.services.budgets import (
     BUDGET_COLUMNS,
     budget_claim_free,
@@ -77,6 +77,14 @@ STAMP_EVERY = timedelta(seconds=60)
 # A caller that has not reported this long after its slot plus its request timeout is taken
 # for dead: its admission's max tokens, and its probe's hold, are released.
 REPORT_GRACE = 10.0
+# An organization that refused the flex tier is not asked for it again for this long.
+FLEX_REFUSAL_HOLDS = 86400.0
+ON_DEMAND, FLEX_TIER = "on_demand", "flex"
+
+
+def budget_model(model: str, tier: str) -> str:
+    """The budget a call counts in: flex has limits of its own (`model@flex`)."""
+    return f"{model}{FLEX}" if tier == FLEX_TIER else model
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,11 @@ class Lease:
     quest: int | None = None
     key_errors: int = 0  # the key's error count and cooldown streak: a success resets them
     stamp_key: bool = False
+    tier: str = ON_DEMAND  # the service tier asked for
+
+    @property
+    def budget_model(self) -> str:
+        return budget_model(self.model, self.tier)
 
     @property
     def admitted_at(self) -> datetime:
@@ -267,26 +280,35 @@ class Ask:
     purpose: str = ""
     quest: int | None = None
     shipped: dict | None = None
+    tier: str = ON_DEMAND
+    discover: bool = True  # flex: may ask organizations not yet known to have it
+
+    @property
+    def budget_model(self) -> str:
+        return budget_model(self.model, self.tier)
 
     def cost_in(self, ledger: Ledger) -> tuple[Cost, Cost]:
         """The call's cost in this budget's terms (its learned token ratio), and the part of
-        it that is certain (only that is held against a hard limit)."""
+        it that is certain: only that is held against a hard limit, and a ratio learned from
+        other text (another language, long words) does not make it larger than our own count."""
         prompt = scaled(self.prompt_count, ledger.token_ratio)
         cost = Cost(input=prompt, output=self.max_tokens)
-        return cost, Cost(input=int(prompt * CERTAIN_SHARE), output=self.max_tokens)
+        return cost, Cost(input=int(min(prompt, self.prompt_count) * CERTAIN_SHARE), output=self.max_tokens)
 
 
 def acquire(ask: Ask, *, avoid: frozenset[int] = frozenset(), only_key: int | None = None) -> Lease | NoKey:
     """Admit the call in the best organization now, or reserve its earliest slot within
     `ask.max_wait` seconds; NoKey when neither is possible."""
     if ask.shipped is None:
-        ask = Ask(**{**ask.__dict__, "shipped": guesses(ask.provider, ask.model)})
+        ask = Ask(**{**ask.__dict__, "shipped": guesses(ask.provider, ask.budget_model)})
     for _ in range(64):
-        rows = read_pool(ask.provider, ask.model)
+        rows = read_pool(ask.provider, ask.budget_model)
+        if ask.tier == FLEX_TIER and not ask.discover:
+            rows = [r for r in rows if r["budget_id"] is not None]  # no flex budget: not known to have flex
         missing = sorted({r["organization"] for r in rows if r["budget_id"] is None})
         if missing:
-            budget_rows_ensure(ask.provider, missing, ask.model)
-            rows = read_pool(ask.provider, ask.model)
+            budget_rows_ensure(ask.provider, missing, ask.budget_model)
+            rows = read_pool(ask.provider, ask.budget_model)
         # Quest N maps to the N-th enabled key, whichever keys this call may use.
         wanted = rows[(ask.quest - 1) % len(rows)]["pk"] if ask.strategy == "quest" and ask.quest and rows else None
         usable = [r for r in rows if r["pk"] not in avoid and (only_key is None or r["pk"] == only_key)]
@@ -294,6 +316,11 @@ def acquire(ask: Ask, *, avoid: frozenset[int] = frozenset(), only_key: int | No
             return NoKey(retry_after=None)
         now = clock.now()
         mine = _organizations(usable, now)
+        if ask.tier == FLEX_TIER:
+            mine = {name: org for name, org in mine.items()
+                    if not _refuses_flex(org.ledger, now) and (ask.discover or org.ledger.flex > 0)}
+            if not mine:
+                return NoKey(retry_after=None)
         orgs = _with_peers(mine, mine if len(usable) == len(rows) else _organizations(rows, now), now)
         for org in orgs:
             org.cost, org.sure = ask.cost_in(org.ledger)
@@ -310,6 +337,10 @@ def acquire(ask: Ask, *, avoid: frozenset[int] = frozenset(), only_key: int | No
         if lease is not None:
             return lease
     return NoKey(retry_after=0.05)
+
+
+def _refuses_flex(ledger: Ledger, now: float) -> bool:
+    return ledger.flex < 0 and now - ledger.flex_at < FLEX_REFUSAL_HOLDS
 
 
 def _fit(org: _Org, ledger: Ledger, ask: Ask, now: float) -> Fit:
@@ -415,6 +446,7 @@ def _admit(org: _Org, ledger: Ledger, fit_: Fit, key: dict, ask: Ask, now: float
         quest=ask.quest,
         key_errors=key["consecutive_errors"] + key["cooldown_streak"],
         stamp_key=last_used is None or last_used.timestamp() < at - STAMP_EVERY.total_seconds(),
+        tier=ask.tier,
     )
 
 
@@ -448,8 +480,8 @@ def _claim_contended(ranked: list[_Org], ask: Ask) -> Lease | None:
 # ----- just before sending ------------------------------------------------------------------
 
 def _recheck_queryset(lease: Lease, now: datetime) -> QuerySet:
-    return Key.objects.filter(pk=lease.key_id).annotate(**_cooling(lease.model, now), **budget_columns(lease.model)) \
-        .values("enabled", "organization", *_ANNOTATIONS)
+    annotations = {**_cooling(lease.model, now), **budget_columns(lease.budget_model)}
+    return Key.objects.filter(pk=lease.key_id).annotate(**annotations).values("enabled", "organization", *_ANNOTATIONS)
 
 
 def recheck(lease: Lease) -> bool:
@@ -470,14 +502,14 @@ def recheck(lease: Lease) -> bool:
         return False
     mine = ledger.copy()
     mine.settle(lease.token, lease.mslot, lease.cost.negative())
-    limits = mine.limits(guesses(lease.provider, lease.model), NO_PEERS, now)
+    limits = mine.limits(guesses(lease.provider, lease.budget_model), NO_PEERS, now)
     at = earliest(mine, limits, now=now, not_before=now, cost=lease.cost, hard_only=lease.probe, until=now)
     return at is not None
 
 
 def release(lease: Lease) -> None:
     """Hand a lease's admission back without sending (its slot became invalid)."""
-    budget_tell(lease.budget_id, lease.release(), key_id=lease.key_id, model=lease.model)
+    budget_tell(lease.budget_id, lease.release(), key_id=lease.key_id, model=lease.budget_model)
 
 
 def late(lease: Lease) -> bool:

@@ -78,9 +78,10 @@ def _mark_invalid(request_id: uuid.UUID, purpose: str) -> None:
 
 
 def generate_content(
-    *, quest: Quest, purpose: str, tier: str = Tier.CADET, rng: random.Random | None = None
+    *, quest: Quest, purpose: str, tier: str = Tier.CADET, rng: random.Random | None = None, background: bool = False
 ) -> Generated | None:
     """One validated run from the LLM, or None when the pool cannot serve or output stays invalid.
+    `background`: nobody waits for it (the buffer), so the pool may send it on the flex tier.
 
     Never raises for pool trouble: the caller serves the curated archive instead.
     """
@@ -100,6 +101,7 @@ def generate_content(
                 temperature=config.temperature,
                 max_tokens=config.max_tokens,
                 response_format={"type": "json_object"},
+                background=background,
             )
         except PoolExhausted as exc:
             logger.info("quest %s: pool exhausted (%s), serving the archive", quest.number, exc)

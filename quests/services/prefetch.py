@@ -69,7 +69,7 @@ def buffer_refill(*, quest_ids: list[int] | None = None, max_runs: int | None = 
         if headroom <= conf.prefetch_min_headroom:
             report.stopped = f"pool headroom {headroom:.0%}, at or below the {conf.prefetch_min_headroom:.0%} kept for players"
             break
-        generated = generate_content(quest=quest, purpose="quest-prefetch")
+        generated = generate_content(quest=quest, purpose="quest-prefetch", background=True)
         if generated is None:
             report.stopped = f"quest {quest.number}: no valid run from the pool"
             break

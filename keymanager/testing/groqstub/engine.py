@@ -36,7 +36,7 @@ FLEX_FACTOR = 10  # the flex tier's limits: about ten times the on-demand ones
 CACHE_SECONDS = 300.0  # how long a prompt prefix stays in the stand-in's prompt cache
 FAULT_DEFAULTS: dict[str, float] = {
     "error_rate": 0.0, "error_status": 500, "reset_rate": 0.0,
-    "slow_rate": 0.0, "slow_seconds": 0.0, "capacity_rate": 0.0,
+    "slow_rate": 0.0, "slow_seconds": 0.0, "capacity_rate": 0.0, "flex_capacity_rate": 0.0,
 }
 _ID_RNG = random.Random()  # ids only; kept apart from the seeded RNGs so ids never shift fault draws
 
@@ -256,6 +256,9 @@ class Engine:
         if tier == "flex" and not self.orgs.get(org, {}).get("flex"):
             return errors.service_tier_unavailable(tier)
         tier = "flex" if tier == "flex" else "on_demand"
+        if tier == "flex" and script is None and self.faults["flex_capacity_rate"] > 0 \
+                and self.fault_rng.random() < self.faults["flex_capacity_rate"]:
+            return errors.capacity()  # flex is full: it fails fast
         bucket = self._bucket(org, model, tier)
         ptok = sum(message_tokens(m) for m in messages)
         max_tokens = payload.get("max_completion_tokens") or payload.get("max_tokens") or 1024

@@ -305,9 +305,11 @@ class GroqStub:
         self.engine.revoke(key)
 
     def set_faults(self, error_rate: float = 0.0, error_status: int = 500, reset_rate: float = 0.0,
-                   slow_rate: float = 0.0, slow_seconds: float = 0.0, capacity_rate: float = 0.0) -> None:
+                   slow_rate: float = 0.0, slow_seconds: float = 0.0, capacity_rate: float = 0.0,
+                   flex_capacity_rate: float = 0.0) -> None:
         self.engine.set_faults(error_rate=error_rate, error_status=error_status, reset_rate=reset_rate,
-                               slow_rate=slow_rate, slow_seconds=slow_seconds, capacity_rate=capacity_rate)
+                               slow_rate=slow_rate, slow_seconds=slow_seconds, capacity_rate=capacity_rate,
+                               flex_capacity_rate=flex_capacity_rate)
 
     def block_org(self, org: str, blocked: bool = True) -> None:
         self.engine.block_org(org, blocked)
