@@ -23,6 +23,7 @@ from keymanager.services.headers import RateLimitHeaders
 from keymanager.services.outcomes import key_quarantine_undecryptable, record_failure, record_not_sent, record_success
 from keymanager.services.providers import CallResult, ProviderFailure, call
 from keymanager.services.selection import Lease, NoKey, acquire
+from keymanager.services.telemetry import observe_failure, observed
 
 logger = logging.getLogger("keymanager")
 
@@ -97,6 +98,7 @@ def _inside_callers_transaction() -> bool:
     return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
 
 
+@observed  # /metrics: latency per process, PoolExhausted counted (services/telemetry.py)
 def complete(
     *,
     messages: list[dict],
@@ -253,6 +255,7 @@ def _serve_from(state: _Call, *, provider: str, model: str, keep: float) -> Comp
             continue
         except ProviderFailure as failure:
             _retrying(record_failure, got, failure, conf)
+            observe_failure(got, failure)  # /metrics: 429s by the limit named
             if failure.outcome in REJECTED:
                 raise RequestRejected(
                     failure.message or failure.outcome, status=failure.status, code=failure.code
