@@ -66,19 +66,22 @@ def ensure_pgbouncer() -> None:
         raise SystemExit("pgbouncer is not installed and could not be (apt-get install pgbouncer)")
 
 
-def host_env(n: int, path: str, bouncer: PgBouncer | None, redis_url: str, metrics_dir: Path) -> dict[str, str]:
+def host_env(n: int, path: str, bouncer: PgBouncer | None, redis_url: str, metrics_dir: Path, *,
+             skew: bool = True) -> dict[str, str]:
     env = dict(os.environ)
     direct = database_url("postgres")
     if path == "pgbouncer":
         env["DATABASE_URL"] = direct.replace("127.0.0.1:5432", f"127.0.0.1:{bouncer.port}")
         env["DATABASE_PGBOUNCER"] = "true"
     elif path == "django-pool":
-        env.update(DATABASE_URL=direct, DATABASE_POOL="true", DATABASE_POOL_MAX_SIZE="4")
+        # Up to one connection per thread of the busiest process (the driver's 40 threads); the
+        # pool opens them on demand and keeps DATABASE_POOL_MIN_SIZE.
+        env.update(DATABASE_URL=direct, DATABASE_POOL="true", DATABASE_POOL_MAX_SIZE="40")
     else:
         env["DATABASE_URL"] = direct
     env.update(
         REDIS_URL=redis_url,
-        CQ_CLOCK_OFFSET=str(OFFSETS[n]),
+        CQ_CLOCK_OFFSET=str(OFFSETS[n] if skew else 0.0),
         PYTHONPATH=f"{ROOT / 'bench' / 'clockskew'}{os.pathsep}{ROOT}",
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
         Q_WORKERS="2",
@@ -182,7 +185,7 @@ def run_path(path: str, args, logs: Path) -> dict:
         envs = []
         for n, port in enumerate(ports):
             metrics_dir = Path(tempfile.mkdtemp(prefix=f"cq-host{n}-metrics-"))
-            env = host_env(n, path, bouncer, redis_url, metrics_dir)
+            env = host_env(n, path, bouncer, redis_url, metrics_dir, skew=not args.same_clock)
             envs.append(env)
             processes += start_host(n, env, port, logs)
         for port in ports:
@@ -238,6 +241,7 @@ def main() -> None:
     parser.add_argument("--players", type=int, default=3, help="browsing players per host")
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--same-clock", action="store_true", help="no clock offsets (to see what the offsets cost)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--drive", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -260,7 +264,8 @@ def main() -> None:
     subprocess.run([sys.executable, str(ROOT / "manage.py"), "collectstatic", "--noinput", "-v0"], check=True,
                    cwd=ROOT, env=os.environ.copy())
     rows = [run_path(path, args, logs) for path in paths]
-    print(f"\n3 hosts (clocks {', '.join(f'{o:+.1f}' for o in OFFSETS)} s), stand-in at {args.load:.0%} of its capacity "
+    clocks = "one clock" if args.same_clock else f"clocks {', '.join(f'{o:+.1f}' for o in OFFSETS)} s"
+    print(f"\n3 hosts ({clocks}), stand-in at {args.load:.0%} of its capacity "
           f"({ORGS} organizations x {SCENARIOS[SCENARIO]['limits']['rpm']} RPM), {args.duration:.0f} s, logs in {logs}")
     print(f"{'database path':12} {'calls':>5} {'ideal':>5} {'served':>6} {'of ideal':>8} {'429':>4} {'429/100':>7} "
           f"{'exhst':>5} {'errors':>6} {'pages':>5} {'page err':>8} {'page p50':>8} {'page p99':>8}")
