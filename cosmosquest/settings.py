@@ -312,11 +312,54 @@ EMAIL_BACKEND = _get(
 ADMINS = [tuple(a.split(":", 1)) for a in env.list("ADMINS", default=[]) if ":" in a]
 SERVER_EMAIL = _get("SERVER_EMAIL", "cosmosquest@localhost", str)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": _get("LOG_LEVEL", "INFO", str)},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# --- Operations: /metrics, /healthz, /readyz, request ids, logs, PgBouncer, connection pool ---
+# (cosmosquest/observability/; the deploy recipe in README "Production" says how they are used)
+import ipaddress  # noqa: E402
+
+from cosmosquest.observability.logs import logging_config  # noqa: E402
+
+
+def _networks(raw: str) -> list:
+    return [ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip()]
+
+
+INSTALLED_APPS.append("cosmosquest.observability")
+# First: health checks answered before host validation and the HTTPS redirect; then the request
+# id, set before anything logs.
+MIDDLEWARE[:0] = [
+    "cosmosquest.observability.middleware.HealthMiddleware",
+    "cosmosquest.observability.middleware.RequestIdMiddleware",
+]
+# /metrics: a bearer token (STATUS_TOKEN when this is unset) or a client in these networks
+# (comma-separated CIDR, matched against the connection's own address, never a forwarded one).
+METRICS_TOKEN = _get("METRICS_TOKEN", "", str)
+METRICS_ALLOWED_NETWORKS = _get("METRICS_ALLOWED_NETWORKS", [], _networks)
+# prometheus-client's multiprocess directories this host's /metrics adds up (gunicorn's and the
+# cluster's). Each process writes to the one in its own PROMETHEUS_MULTIPROC_DIR.
+METRICS_MULTIPROC_DIRS = env.list(
+    "METRICS_MULTIPROC_DIRS", default=[d for d in [env.str("PROMETHEUS_MULTIPROC_DIR", default="")] if d]
+)
+# /readyz fails when no django-q2 cluster saved a heartbeat within this many seconds; 0: not checked.
+READYZ_CLUSTER_MAX_AGE = _get("READYZ_CLUSTER_MAX_AGE", 60, int)
+
+LOG_FORMAT = _get("LOG_FORMAT", "plain", str)
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not plain or json.")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=_get("LOG_LEVEL", "INFO", str))
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", _get("DATABASE_CONNECT_TIMEOUT", 5, int))
+    # Behind PgBouncer in transaction pooling each transaction may run on another server
+    # connection: no server-side cursors (Django's .iterator() would lose its cursor between
+    # fetches). Prepared statements are off already (Django's default for psycopg 3).
+    if _get("DATABASE_PGBOUNCER", False, _bool):
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    # Django's own connection pool (psycopg-pool), one per process: connections are reused
+    # without CONN_MAX_AGE (which the pool replaces).
+    if _get("DATABASE_POOL", False, _bool):
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": _get("DATABASE_POOL_MIN_SIZE", 1, int),
+            "max_size": _get("DATABASE_POOL_MAX_SIZE", 4, int),
+            "timeout": _get("DATABASE_POOL_TIMEOUT", 10, int),
+        }
+        DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -32,3 +32,13 @@ errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # Trust X-Forwarded-* only from the local TLS proxy.
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+# /metrics under gunicorn: each worker keeps its histograms in prometheus-client's multiprocess
+# files (PROMETHEUS_MULTIPROC_DIR, set by the web unit, emptied at each start by systemd's
+# RuntimeDirectory=); a worker that exits is marked dead so its live gauges stop counting.
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -132,6 +132,9 @@ class UsageLogAdmin(ReadOnlyAdmin):
     ]
     list_filter = [CreatedFilter, "outcome", "provider", "key"]
     list_select_related = ["key"]
+    # The request id of the web request or task (X-Request-ID, `trace_id` in the logs): exact, indexed.
+    search_fields = ["=trace_id"]
+    search_help_text = "Request id (X-Request-ID / trace_id in the logs)"
 
     class Media:
         css = {"all": ["keymanager/dashboard.css"]}
@@ -143,6 +146,7 @@ class UsageLogAdmin(ReadOnlyAdmin):
         "created_at",
         "finished_at",
         "request_id",
+        "trace_id",
         "attempt",
         "attempts_of_call",
         "key_column",

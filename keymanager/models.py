@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from keymanager import crypto
+from keymanager.context import current_trace_id
 
 
 class Provider(models.TextChoices):
@@ -169,6 +170,9 @@ class UsageLog(models.Model):
     costs a call nothing. `created_at` is when the attempt was admitted (sent)."""
 
     request_id = models.UUIDField(default=uuid.uuid4, db_index=True)
+    # The web request (or task) that made the call (keymanager/context.py): one id from the
+    # player's request through the django-q2 task into these rows and the log lines.
+    trace_id = models.CharField(max_length=64, blank=True, default=current_trace_id, db_default="", db_index=True)
     key = models.ForeignKey(Key, null=True, on_delete=models.SET_NULL, related_name="usage")
     provider = models.CharField(max_length=16, choices=Provider.choices)
     organization = models.CharField(max_length=100)
@@ -373,3 +377,33 @@ class Incident(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+
+class PoolEvent(models.TextChoices):
+    EXHAUSTED = "exhausted", "PoolExhausted raised"
+    REFUSED = "refused", "Refused by the provider (429)"
+
+
+class PoolEventCount(models.Model):
+    """How often something happened that leaves no row of its own: a `PoolExhausted` (the call
+    never reached a key), a 429 by the limit it named (the usage row says 429, not which limit).
+    Counted in the database so that every host's /metrics reports the same totals; never pruned,
+    so the totals only grow (Prometheus counters). One row per label set, incremented in place."""
+
+    event = models.CharField(max_length=16, choices=PoolEvent.choices)
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    organization = models.CharField(max_length=100, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    detail = models.CharField(max_length=16, blank=True, help_text="For refusals: the limit named (rpm, rpd, tpm, tpd).")
+    count = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "provider", "organization", "model", "detail"], name="pool_event_count_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.provider}/{self.organization}/{self.model} {self.detail}: {self.count}"

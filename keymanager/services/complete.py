@@ -15,6 +15,7 @@ from keymanager.conf import pool_settings
 from keymanager.models import Key, Provider
 from keymanager.services.attempts import CallState, Served, quarantine, retrying, serve
 from keymanager.services.errors import PoolExhausted, PoolMisconfigured, PoolMisuse, RequestRejected
+from keymanager.services.telemetry import observed
 
 logger = logging.getLogger("keymanager")
 
@@ -53,6 +54,7 @@ def _inside_callers_transaction() -> bool:
     return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
 
 
+@observed  # /metrics: latency per process, PoolExhausted counted (services/telemetry.py)
 def complete(
     *,
     messages: list[dict],

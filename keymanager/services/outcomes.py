@@ -32,6 +32,7 @@ from keymanager.models import Cooldown, CooldownReason, DisabledCode, Key, Organ
 from keymanager.outcome_rules import OUTCOME_RULES
 from keymanager.outcome_rules import Cooldown as CooldownRule
 from keymanager.services.budgets import budget_edit, budget_tell
+from keymanager.services.events import count_refusal
 from keymanager.services.headers import RateLimitHeaders, parse_rate_limit_message, reset_for, window_reports
 from keymanager.services.organizations import key_move_organization
 from keymanager.services.providers import CallResult, ProviderFailure
@@ -199,6 +200,7 @@ def _rate_limited(lease: Lease, failure: ProviderFailure, conf: PoolSettings) ->
         return named if named is not None else ledger.backoff(REFUSAL_BACKOFF, conf.rate_limit_cooldown)
 
     seconds = budget_edit(provider=lease.provider, organization=organization, model=lease.budget_model, edit=learn)
+    count_refusal(provider=lease.provider, organization=organization, model=lease.model, limit_kind=said.kind)
     if organization != lease.organization:
         budget_tell(lease.budget_id, lease.release(), key_id=lease.key_id, model=lease.budget_model)
     cooldown = cool_down(

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('keymanager', '0004_pool_v2'),
+        ('keymanager', '0005_trace_id_event_counts'),
     ]
 
     operations = [
