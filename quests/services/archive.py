@@ -38,8 +38,8 @@ def library() -> dict[int, tuple[ArchiveEntry, ...]]:
         data = json.loads(path.read_text(encoding="utf-8"))
         number = int(data["quest"])
         for raw in data["runs"]:
-            content = validate_content(raw)
             tier = Tier(raw.get("tier", Tier.CADET))
+            content = validate_content(raw, tier=tier)
             if raw["ref"] in refs:
                 raise ValueError(f"{path.name}: archive ref {raw['ref']} is used twice")
             refs.add(raw["ref"])
