@@ -31,7 +31,7 @@ REASONING_CUES = {
         re.IGNORECASE,
     ),
     "consequence": re.compile(
-        r"\bwhat (?:follows|would|will|should|could|might|must|happens|happened|results?|does that|does this)\b"
+        r"\bwhat (?:follows|followed|would|will|should|could|might|must|happens|happened|results?|does that|does this)\b"
         r"|\bconsequences?\b|\bresults?\b|\beffects?\b|\bif\b|\bwould\b|\bexpect\b|\bpredict|\bimpl(?:y|ies)\b"
         r"|\btherefore\b|\bas a result\b|\bleads? to\b",
         re.IGNORECASE,

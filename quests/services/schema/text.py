@@ -47,9 +47,14 @@ def keywords(text: str) -> set[str]:
     return {t for t in _TOKEN.findall(text.casefold()) if (t.isdigit() or len(t) >= 3) and t not in COMMON}
 
 
+_SHORT_WORDS = frozenset("an as at be by do go he if in is it me my no of on or so to up us we".split())
+
+
 def stems(text: str) -> set[str]:
-    """Keywords cut to their first five letters, so "volcanic" meets "volcanoes" and "orbits" "orbit"."""
-    return {word[:5] for word in keywords(text)}
+    """Keywords cut to their first five letters (without a plural s), so "volcanic" meets "volcanoes"
+    and "years" meets "year"; two-letter names ("Io") count too."""
+    short = {t.casefold() for t in _TOKEN.findall(text) if len(t) == 2 and t[0].isupper() and t.casefold() not in _SHORT_WORDS}
+    return short | {(word[:-1] if len(word) > 3 and word.endswith("s") else word)[:5] for word in keywords(text)}
 
 
 def sentences(text: str) -> int:
