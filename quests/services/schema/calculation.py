@@ -82,5 +82,6 @@ def evaluate(expression: str) -> tuple[float, list[float]]:
 
 def unstated_inputs(inputs: list[float], stated: set[float]) -> list[float]:
     """The calculation's numbers that neither the facts state nor a unit conversion explains."""
-    known = [*stated, *CONVERSIONS]
-    return [n for n in inputs if not any(math.isclose(n, k, rel_tol=1e-9, abs_tol=1e-12) for k in known)]
+    # Signs are the calculation's business: "120 + 170" spans "120 °C" to "-170 °C".
+    known = [abs(k) for k in (*stated, *CONVERSIONS)]
+    return [n for n in inputs if not any(math.isclose(abs(n), k, rel_tol=1e-9, abs_tol=1e-12) for k in known)]

@@ -94,7 +94,7 @@ _NUMBER = re.compile(
     rf"(?P<multiple>twice|double|thrice|triple|half)(?![\w-])"
     rf"|(?P<fraction>{_FRACTION})(?![\w-])"
     rf"|(?P<digits>{_DIGITS})(?:\s*(?:to|-)\s*(?P<upper>{_DIGITS}))?"
-    rf"|(?P<word>{_WORD})(?![\w-])"
+    rf"|(?P<word>{_WORD})(?!\w)"
 )
 _MAGNITUDE = re.compile(r"\s*(?P<mag>thousand|million|billion|trillion)\b")
 _UNIT_NAMES = sorted(UNITS, key=len, reverse=True)
