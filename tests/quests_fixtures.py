@@ -60,6 +60,7 @@ def seed_quests() -> None:
 
     seed = importlib.import_module("quests.migrations.0002_seed_quests")
     tiers = importlib.import_module("quests.migrations.0004_fill_tiers_keys_fair_xp")
+    guidance = importlib.import_module("quests.migrations.0007_content_tier_guidance").GUIDANCE
     gone = {"model", "temperature", "max_tokens"}  # moved to the tiers in 0003-0005
     for data in seed.QUESTS:
         quest, _ = Quest.objects.get_or_create(
@@ -67,7 +68,7 @@ def seed_quests() -> None:
         )
         cadet = {"model": "", "temperature": data["temperature"], "max_tokens": 1800}
         for tier, values in [("cadet", cadet), *tiers.HIGHER.items()]:
-            QuestTier.objects.get_or_create(quest=quest, tier=tier, defaults={**values, "guidance": tiers.GUIDANCE[tier]})
+            QuestTier.objects.get_or_create(quest=quest, tier=tier, defaults={**values, "guidance": guidance[tier]})
 
 
 @pytest.fixture

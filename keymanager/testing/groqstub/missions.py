@@ -265,6 +265,7 @@ class _Shelf:
     items: list[Item]
     deck: list[int] = field(default_factory=list)
     written: set[frozenset[tuple[str, str]]] = field(default_factory=set)
+    last: list[int] = field(default_factory=list)  # the items of the mission written last
 
 
 class MissionWriter:
@@ -283,14 +284,16 @@ class MissionWriter:
     def _deal(self, shelf: _Shelf, rng: random.Random, topic: frozenset[str], tier: str) -> list[Item]:
         chosen: list[Item] = []
         skipped: list[int] = []
-        on_topic = [i for i in shelf.deck if topic & shelf.items[i].tags]
+        on_topic = [i for i in shelf.deck if topic & shelf.items[i].tags and i not in shelf.last]
         if on_topic and rng.random() < 0.7:
             shelf.deck.remove(on_topic[0])
             chosen.append(shelf.items[on_topic[0]])
         while len(chosen) < QUESTIONS:
             if not shelf.deck:
+                # A fresh shuffle, with the previous mission's questions at the bottom of the deck.
                 shelf.deck = list(range(len(shelf.items)))
                 rng.shuffle(shelf.deck)
+                shelf.deck.sort(key=lambda i: i in shelf.last or i in [shelf.items.index(c) for c in chosen])
             index = shelf.deck.pop(0)
             item = shelf.items[index]
             if any(_clash(item, other, tier) for other in chosen):
@@ -311,6 +314,7 @@ class MissionWriter:
             if identity not in shelf.written or len(shelf.written) >= combinations:
                 break
         shelf.written.add(identity)
+        shelf.last = [shelf.items.index(item) for item in items]
         return self._mission(subject, items, rng)
 
     def _mission(self, subject: Subject, items: list[Item], rng: random.Random) -> dict[str, Any]:
