@@ -12,6 +12,20 @@ def archive_content(quest_number: int = 1, index: int = 0) -> dict:
     return library()[quest_number][index].content.as_dict()
 
 
+def archive_raw(ref: str) -> dict:
+    """An archive run exactly as its JSON file holds it (before validation normalises it)."""
+    import copy
+    import json
+
+    from quests.services.archive import LIBRARY_DIR
+
+    for path in sorted(LIBRARY_DIR.glob("*.json")):
+        for run in json.loads(path.read_text(encoding="utf-8"))["runs"]:
+            if run["ref"] == ref:
+                return copy.deepcopy(run)
+    raise LookupError(ref)
+
+
 def make_run(
     *,
     quest_number: int = 1,

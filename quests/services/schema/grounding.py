@@ -70,14 +70,17 @@ def _quote(value: Any, where: str, briefing_norm: str) -> str:
     return fact
 
 
-def cadet_grounding(raw: dict, where: str, briefing_norm: str, right: str) -> Grounding:
+def cadet_grounding(raw: dict, where: str, briefing_norm: str) -> Grounding:
     if "fact" not in raw:
         raise InvalidRun(f"{where}: missing fact")
-    fact = _quote(raw["fact"], f"{where} fact", briefing_norm)
+    return Grounding(facts=[_quote(raw["fact"], f"{where} fact", briefing_norm)])
+
+
+def check_names_answer(grounding: Grounding, where: str, right: str) -> None:
+    """A cadet's fact contains the words of the right answer."""
     wanted = keywords(right)
-    if wanted and not wanted & keywords(fact):
+    if wanted and not wanted & keywords(grounding.facts[0]):
         raise InvalidRun(f"{where}: the fact does not name the right answer ({right!r})")
-    return Grounding(facts=[fact])
 
 
 def _check_calculation(calculation: str, *, where: str, stated: set[float], options: list[str], answer: int) -> set[float]:

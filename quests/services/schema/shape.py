@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from quests.models import Tier
-from quests.services.schema.grounding import cadet_grounding, combined_grounding
+from quests.services.schema.grounding import cadet_grounding, check_names_answer, combined_grounding
 from quests.services.schema.options import options_problem
 from quests.services.schema.text import InvalidRun, norm, sentences, text_field
 
@@ -87,13 +87,15 @@ def validate_content(data: Any, *, tier: str = Tier.CADET) -> RunContent:
         prompts.add(prompt.casefold())
         options, answer = _options(raw, where)
         if tier == Tier.CADET:
-            grounding = cadet_grounding(raw, where, briefing_norm, options[answer])
+            grounding = cadet_grounding(raw, where, briefing_norm)
         else:
             grounding = combined_grounding(raw, where, briefing_norm, prompt, options, answer, tier=tier)
         facts = frozenset(norm(f) for f in grounding.facts)
         if facts in cited:
             raise InvalidRun(f"{where}: each question needs its own fact" + ("s" if len(facts) > 1 else ""))
         cited.add(facts)
+        if tier == Tier.CADET:
+            check_names_answer(grounding, where, options[answer])
         explanation = text_field(raw["explanation"], "explanation", f"{where} explanation")
         questions.append({"prompt": prompt, "options": options, "answer": answer, **grounding.fields(tier),
                           "explanation": explanation})
