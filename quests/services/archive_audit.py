@@ -11,7 +11,8 @@ import json
 from collections import Counter
 
 from quests.models import Tier
-from quests.services.archive import LIBRARY_DIR, MIN_RUNS, archive_entries, archive_shortfall, library
+from quests.services import archive
+from quests.services.archive import MIN_RUNS, archive_entries, archive_shortfall, library
 from quests.services.schema import InvalidRun, validate_content
 
 
@@ -19,7 +20,7 @@ def archive_problems() -> list[str]:
     """Every invalid entry, reused ref and missing run, as one line each; empty when all is well."""
     problems: list[str] = []
     seen: dict[str, str] = {}
-    for path in sorted(LIBRARY_DIR.glob("*.json")):
+    for path in sorted(archive.LIBRARY_DIR.glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             runs = data["runs"]

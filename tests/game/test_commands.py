@@ -62,7 +62,7 @@ def test_a_broken_archive_lists_every_problem_by_file_and_ref(tmp_path, monkeypa
     cadet = archive_raw("moon-01")
     (tmp_path / "lunar-navigation.json").write_text(json.dumps({"quest": 1, "runs": [cadet, officer, commander, cadet]}))
     (tmp_path / "broken.json").write_text("{not json")
-    monkeypatch.setattr(archive_audit, "LIBRARY_DIR", tmp_path)
+    monkeypatch.setattr(archive_audit.archive, "LIBRARY_DIR", tmp_path)
     with pytest.raises(CommandError) as exc:
         run("archive-check")
     lines = str(exc.value).splitlines()
@@ -72,3 +72,22 @@ def test_a_broken_archive_lists_every_problem_by_file_and_ref(tmp_path, monkeypa
                         "do not state")
     assert lines[3].startswith("lunar-navigation.json moon-c1: question 2: reasoning must be")
     assert lines[4] == "lunar-navigation.json moon-01: ref already used in lunar-navigation.json"
+
+
+def test_the_archive_needs_ten_runs_per_quest_and_tier(tmp_path, monkeypatch):
+    from quests.services import archive
+    from tests.quests_fixtures import archive_raw
+
+    runs = [archive_raw(f"moon-{n:02d}") for n in range(1, 11)] + [archive_raw(f"moon-o{n}") for n in range(1, 10)]
+    runs += [archive_raw(f"moon-c{n}") for n in range(1, 11)]
+    (tmp_path / "lunar-navigation.json").write_text(json.dumps({"quest": 1, "runs": runs}))
+    monkeypatch.setattr(archive, "LIBRARY_DIR", tmp_path)
+    archive.library.cache_clear()
+    try:
+        with pytest.raises(CommandError) as exc:
+            run("archive-check")
+    finally:
+        archive.library.cache_clear()
+    problems = str(exc.value).splitlines()[1:]
+    assert problems[0] == "quest 1 officer: 9 run(s), 10 needed"
+    assert "quest 2 commander: 0 run(s), 10 needed" in problems and len(problems) == 13
