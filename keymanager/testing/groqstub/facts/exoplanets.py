@@ -139,6 +139,19 @@ CAUSES = (
           "Tides from its nearby star have likely locked one face toward it",
           ("It does not spin at all since it formed", "Its moons block the light", "It spins faster than it orbits"),
           "A close-in planet is expected to be tidally locked, like the Moon to Earth.", "cause", tags="trappist-1"),
+    Cause(("Earth has only about one three-hundredth of Jupiter's mass.",
+           "A planet's pull on its star grows with the planet's mass."),
+          "Why does Earth make the Sun wobble so much less than Jupiter does?",
+          "Earth's far smaller mass tugs the Sun far less",
+          ("Earth is farther from the Sun than Jupiter", "Earth's magnetic field cancels its pull",
+           "Earth orbits in the opposite direction"),
+          "With about 1/318 of Jupiter's mass, Earth pulls the Sun only gently.", "cause", tags="radial velocity"),
+    Cause(("A transiting planet dims its star by the share of the star's disc that it covers.",
+           "Jupiter is about one-tenth as wide as the Sun, so it covers about one-hundredth of its disc."),
+          "What follows for how much a Jupiter-sized planet dims a Sun-like star in transit?",
+          "It dims the star by about one percent",
+          ("It dims the star by about half", "It hides the star completely", "It makes the star brighter"),
+          "Covering one-hundredth of the disc blocks about 1% of the light.", "consequence", tags="transit"),
 )
 
 SUBJECT = Subject(
