@@ -10,7 +10,7 @@ import pytest
 
 from quests.models import Tier
 from quests.services.schema import InvalidRun, parse_reply, validate_content
-from tests.quests_fixtures import archive_raw
+from tests.quests_fixtures import archive_raw, game_settings, seeded  # noqa: F401
 
 OFFICER = "moon-o1"  # Q1: two facts and 384000 / 300000; Q3: one fact and 12742 / 3474
 COMMANDER = "moon-c1"  # Q1 asks why ("cause"), Q2 what follows ("consequence")
@@ -155,3 +155,27 @@ def test_archive_missions_of_every_quest_pass_their_own_tier_and_not_the_cadet_o
     validate_content(run, tier=run["tier"])
     with pytest.raises(InvalidRun, match="missing fact"):
         validate_content(run, tier=Tier.CADET)
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("game_settings", "seeded")
+def test_the_debriefing_of_an_officer_mission_quotes_both_facts(client):
+    from html import escape
+
+    from django.urls import reverse
+    from model_bakery import baker
+
+    from quests.models import Player, Quest
+    from quests.services.runs import run_start
+
+    player = baker.make(Player, callsign="Officer", xp=200)
+    session = client.session
+    session["quests_player_id"] = player.pk
+    session.save()
+    run = run_start(player=player, quest=Quest.objects.get(number=1), tier=Tier.OFFICER)  # no keys: the archive
+    answers = {f"q{i}": str(q["answer"]) for i, q in enumerate(run.questions, start=1)}
+    assert client.post(reverse("quests:run_answer", args=[run.pk]), answers).status_code == 302
+    html = client.get(reverse("quests:run_result", args=[run.pk])).content.decode()
+    for question in run.questions:
+        for fact in question["facts"]:
+            assert escape(fact) in html
