@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from quests.models import Tier
 from quests.services.schema import InvalidRun, parse_reply, validate_content
@@ -179,3 +181,24 @@ def test_the_debriefing_of_an_officer_mission_quotes_both_facts(client):
     for question in run.questions:
         for fact in question["facts"]:
             assert escape(fact) in html
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=60)
+    | st.sampled_from(["384000 / 300000", "10**10**10", "9" * 400, "About 1e308 km", "About 0 km", "cause", ""]),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(ref=st.sampled_from([OFFICER, COMMANDER, "exo-o3", "saturn-c9"]), question=st.integers(0, 2),
+       key=st.sampled_from(["facts", "calculation", "reasoning", "options", "answer", "prompt", "explanation"]),
+       value=JSON_VALUES)
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+def test_any_mangled_reply_is_refused_with_a_reason_never_an_error(ref, question, key, value):
+    run = archive_raw(ref)
+    run["questions"][question][key] = value
+    try:
+        validate_content(run, tier=run["tier"])
+    except InvalidRun:
+        pass

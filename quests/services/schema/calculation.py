@@ -75,6 +75,8 @@ def evaluate(expression: str) -> tuple[float, list[float]]:
         value = walk(tree.body)
     except RecursionError:
         raise CalculationError("it is nested too deeply") from None
+    except OverflowError:
+        raise CalculationError("its numbers are too large") from None
     if not math.isfinite(value):
         raise CalculationError("its result is not a finite number")
     return value, inputs

@@ -155,7 +155,7 @@ def combined_grounding(raw: dict, where: str, briefing_norm: str, prompt: str, o
     reasoning = ""
     if tier == Tier.COMMANDER:
         reasoning = raw.get("reasoning")
-        if reasoning not in REASONING_CUES:
+        if not isinstance(reasoning, str) or reasoning not in REASONING_CUES:
             raise InvalidRun(f'{where}: reasoning must be "cause" (the question asks why) or "consequence" '
                              "(it asks what follows)")
         if not REASONING_CUES[reasoning].search(prompt):
