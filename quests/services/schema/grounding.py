@@ -3,7 +3,9 @@
 - cadet: one fact, quoted word for word from the briefing, that names the right answer;
 - officer: the answer takes two facts combined, or a number worked out: two distinct quotes in
   "facts", or one quote and a "calculation" that gives the (numeric) answer from the numbers it
-  states. A numeric answer is either stated in the quoted facts or worked out by the calculation;
+  states (or the question itself states, for a "what if"). A numeric answer is either stated in
+  the quoted facts or worked out by the calculation. Every quoted fact must bear on the question
+  (share a word with it or its answer, or give the calculation a number);
 - commander: grounded as an officer question, and it asks why (reasoning "cause") or what follows
   (reasoning "consequence"), which its wording must show.
 """
@@ -113,6 +115,18 @@ def _bears_on(fact: str, question: set[str], used_numbers: set[float]) -> bool:
     return any(math.isclose(n, m, rel_tol=1e-9) for n in numbers_in(fact) for m in used_numbers if n not in (1.0, 2.0))
 
 
+def _reasoning(raw: dict, where: str, prompt: str) -> str:
+    """A commander question's reasoning, "cause" or "consequence", matched by its wording."""
+    reasoning = raw.get("reasoning")
+    if not isinstance(reasoning, str) or reasoning not in REASONING_CUES:
+        raise InvalidRun(f'{where}: reasoning must be "cause" (the question asks why) or "consequence" '
+                         "(it asks what follows)")
+    if not REASONING_CUES[reasoning].search(prompt):
+        asks = "why" if reasoning == "cause" else "what follows"
+        raise InvalidRun(f"{where}: a commander question with reasoning {reasoning!r} asks {asks}; {prompt!r} does not")
+    return reasoning
+
+
 def combined_grounding(raw: dict, where: str, briefing_norm: str, prompt: str, options: list[str], answer: int,
                        *, tier: str) -> Grounding:
     """Officer and commander: two facts, or one fact and a calculation; a numeric answer derivable."""
@@ -152,14 +166,5 @@ def combined_grounding(raw: dict, where: str, briefing_norm: str, prompt: str, o
     for j, fact in enumerate(facts, start=1):
         if not _bears_on(fact, question, used):
             raise InvalidRun(f"{where}: fact {j} has nothing to do with the question or its answer")
-    reasoning = ""
-    if tier == Tier.COMMANDER:
-        reasoning = raw.get("reasoning")
-        if not isinstance(reasoning, str) or reasoning not in REASONING_CUES:
-            raise InvalidRun(f'{where}: reasoning must be "cause" (the question asks why) or "consequence" '
-                             "(it asks what follows)")
-        if not REASONING_CUES[reasoning].search(prompt):
-            asks = "why" if reasoning == "cause" else "what follows"
-            raise InvalidRun(f"{where}: a commander question with reasoning {reasoning!r} asks {asks}; "
-                             f"{prompt!r} does not")
+    reasoning = _reasoning(raw, where, prompt) if tier == Tier.COMMANDER else ""
     return Grounding(facts=facts, calculation=calculation, reasoning=reasoning)
