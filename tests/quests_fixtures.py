@@ -12,6 +12,20 @@ def archive_content(quest_number: int = 1, index: int = 0) -> dict:
     return library()[quest_number][index].content.as_dict()
 
 
+def archive_raw(ref: str) -> dict:
+    """An archive run exactly as its JSON file holds it (before validation normalises it)."""
+    import copy
+    import json
+
+    from quests.services.archive import LIBRARY_DIR
+
+    for path in sorted(LIBRARY_DIR.glob("*.json")):
+        for run in json.loads(path.read_text(encoding="utf-8"))["runs"]:
+            if run["ref"] == ref:
+                return copy.deepcopy(run)
+    raise LookupError(ref)
+
+
 def make_run(
     *,
     quest_number: int = 1,
@@ -60,6 +74,7 @@ def seed_quests() -> None:
 
     seed = importlib.import_module("quests.migrations.0002_seed_quests")
     tiers = importlib.import_module("quests.migrations.0004_fill_tiers_keys_fair_xp")
+    guidance = importlib.import_module("quests.migrations.0007_content_tier_guidance").GUIDANCE
     gone = {"model", "temperature", "max_tokens"}  # moved to the tiers in 0003-0005
     for data in seed.QUESTS:
         quest, _ = Quest.objects.get_or_create(
@@ -67,7 +82,7 @@ def seed_quests() -> None:
         )
         cadet = {"model": "", "temperature": data["temperature"], "max_tokens": 1800}
         for tier, values in [("cadet", cadet), *tiers.HIGHER.items()]:
-            QuestTier.objects.get_or_create(quest=quest, tier=tier, defaults={**values, "guidance": tiers.GUIDANCE[tier]})
+            QuestTier.objects.get_or_create(quest=quest, tier=tier, defaults={**values, "guidance": guidance[tier]})
 
 
 @pytest.fixture

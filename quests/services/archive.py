@@ -18,7 +18,7 @@ from quests.services.schema import RunContent, validate_content
 
 LIBRARY_DIR = Path(__file__).resolve().parent.parent / "fallback"
 # Runs the library must hold for every quest, per tier (checked by `manage.py quests archive-check`).
-MIN_RUNS = {Tier.CADET: 10, Tier.OFFICER: 2, Tier.COMMANDER: 2}
+MIN_RUNS = {Tier.CADET: 10, Tier.OFFICER: 10, Tier.COMMANDER: 10}
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ def library() -> dict[int, tuple[ArchiveEntry, ...]]:
         data = json.loads(path.read_text(encoding="utf-8"))
         number = int(data["quest"])
         for raw in data["runs"]:
-            content = validate_content(raw)
             tier = Tier(raw.get("tier", Tier.CADET))
+            content = validate_content(raw, tier=tier)
             if raw["ref"] in refs:
                 raise ValueError(f"{path.name}: archive ref {raw['ref']} is used twice")
             refs.add(raw["ref"])

@@ -19,14 +19,48 @@ FORMAT_RULES = (
     "Reply with one JSON object and nothing else, with exactly these keys: "
     '"title" (a mission title, under 80 characters), '
     '"briefing" (one paragraph of 5 to 9 sentences, 450 to 1800 characters, set in the mission, that teaches '
-    "the science: the player will read it and then find each answer in it), "
+    "the science: the player will read it and then answer each question from it), "
     '"questions" (a list of exactly 3 objects, each with "prompt" (the question), "options" (a list of exactly 4 '
-    'distinct short answers), "answer" (the 0-based index of the one correct option), "fact" (one sentence copied '
-    "word for word from the briefing that gives the answer and contains the words of the correct option; each "
-    'question has its own fact) and "explanation" (one sentence saying why it is right and the others are not)). '
+    'distinct short answers), "answer" (the 0-based index of the one correct option), {grounding} and '
+    '"explanation" (one sentence saying why it is right and the others are not)). '
     "Every fact must be scientifically accurate and current; exactly one option may be correct; "
-    "wrong options must be plausible; vary which position holds the correct answer."
+    "vary which position holds the correct answer. Wrong options are plausible and of the same kind as the right "
+    "one: planets with planets, moons with moons, numbers with numbers in the same unit and within a factor of "
+    "ten of the right value; never a joke or an absurd option."
 )
+# What each tier asks of a question, and the keys that ground it in the briefing (quests.services.schema).
+TIER_RULES = {
+    Tier.CADET: {
+        "grounding": '"fact" (one sentence copied word for word from the briefing that gives the answer and '
+        "contains the words of the correct option; each question has its own fact)",
+        "questions": "Each answer is stated in the briefing.",
+    },
+    Tier.OFFICER: {
+        "grounding": '"facts" (a list of the two sentences of the briefing, each copied word for word, that the '
+        "question combines; one sentence is enough when the question works out a number) and \"calculation\" "
+        '(when the answer is a number worked out: an arithmetic expression with numbers only, such as '
+        '"384000 / 300000", using only numbers stated in the facts and unit conversions such as 60, 24 or 1000, '
+        'whose result is the correct option; otherwise "")',
+        "questions": "No answer is stated by one sentence alone: each question combines two facts of the briefing "
+        "(compares two worlds, links a finding to its place) or works out a number from them (a difference, a "
+        "ratio, a travel time), and the briefing states the numbers needed.",
+    },
+    Tier.COMMANDER: {
+        "grounding": '"facts" (a list of the two sentences of the briefing, each copied word for word, from which '
+        'the answer follows), "calculation" (as for an officer question: an arithmetic expression with numbers '
+        'only when the answer is a number worked out, otherwise "") and "reasoning" ("cause" when the question '
+        'asks why, "consequence" when it asks what follows, what would happen or what it implies)',
+        "questions": "Each question asks why something is so (its cause) or what follows from it (a consequence, a "
+        "prediction), and the answer follows from the quoted facts by reasoning, not by finding a phrase.",
+    },
+}
+
+
+def format_rules(tier: str) -> str:
+    """The reply format and question rules of a tier: what the schema will check."""
+    rules = TIER_RULES[Tier(tier)]
+    return f"{FORMAT_RULES.format(grounding=rules['grounding'])} {rules['questions']}"
+
 
 # Used when a quest has no row for a tier (an admin deleted it): the seeded values.
 TIER_DEFAULTS = {
@@ -51,7 +85,7 @@ def tier_config(*, quest: Quest, tier: str) -> QuestTier:
 
 
 def build_messages(*, quest: Quest, topic: str, config: QuestTier, problem: str | None = None) -> list[dict]:
-    system = f"{quest.system_prompt.strip()}\n\n{FORMAT_RULES}"
+    system = f"{quest.system_prompt.strip()}\n\n{format_rules(config.tier)}"
     if config.guidance.strip():
         system += f"\n\nDifficulty ({config.get_tier_display()}): {config.guidance.strip()}"
     user = (
@@ -114,7 +148,7 @@ def generate_content(
             logger.exception("quest %s: unexpected error from the pool, serving the archive", quest.number)
             return None
         try:
-            content = parse_reply(result.text)
+            content = parse_reply(result.text, tier=tier)
         except InvalidRun as exc:
             problem = str(exc)
             logger.warning("quest %s: invalid output on attempt %s: %s", quest.number, attempt, problem)

@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from model_bakery import baker
 
 from keymanager.models import Key, UsageLog
-from quests.models import FallbackReason, Player, Quest, QuestRun, RunSource, RunStatus
+from quests.models import FallbackReason, Player, Quest, QuestRun, RunSource, RunStatus, Tier
 from quests.services.generation import generate_content
 from quests.services.live import live_write
 from quests.services.runs import run_start
@@ -128,3 +128,37 @@ def test_archive_runs_avoid_repeats_for_one_player(game_settings):  # noqa: F811
         refs.append(run.archive_ref)
         QuestRun.objects.filter(pk=run.pk).update(status=RunStatus.ANSWERED, answered_at=run.created_at)
     assert len(set(refs)) == 10
+
+
+def test_each_tier_states_its_own_rules_in_the_prompt():
+    from quests.services.generation import build_messages, tier_config
+
+    quest = Quest.objects.get(number=1)
+    systems = {tier: build_messages(quest=quest, topic="tides", config=tier_config(quest=quest, tier=tier))[0]["content"]
+               for tier in Tier.values}
+    assert '"fact"' in systems[Tier.CADET] and '"facts"' not in systems[Tier.CADET]
+    assert '"facts"' in systems[Tier.OFFICER] and '"calculation"' in systems[Tier.OFFICER]
+    assert "works out a number" in systems[Tier.OFFICER] and '"reasoning"' not in systems[Tier.OFFICER]
+    assert '"reasoning"' in systems[Tier.COMMANDER] and "what follows" in systems[Tier.COMMANDER]
+    assert all("planets with planets" in text for text in systems.values())
+
+
+def test_a_reply_that_breaks_the_tier_rules_gets_one_more_attempt(pool_factory):
+    pool = pool_factory(orgs=1)
+    pool.stub.enqueue({"content": json.dumps(archive_content(1, 0))})  # a valid cadet mission, for an officer run
+    generated = generate_content(quest=Quest.objects.get(number=1), purpose="quest", tier=Tier.OFFICER)
+    assert generated is not None and "after: question 1: missing facts" in generated.note
+    assert all(len(q["facts"]) == 2 for q in generated.content.questions)
+    assert sorted(UsageLog.objects.values_list("purpose", flat=True)) == ["quest-invalid", "quest-retry"]
+
+
+def test_an_officer_run_whose_replies_stay_invalid_gets_an_officer_archive_mission(pool_factory, game_settings):  # noqa: F811
+    pool = pool_factory(orgs=1)
+    for _ in range(2):
+        pool.stub.enqueue({"content": json.dumps(archive_content(2, 0))})
+    player = Player.objects.create(callsign="Officer", user=baker.make(User), xp=200)
+    run = run_start(player=player, quest=Quest.objects.get(number=2), tier=Tier.OFFICER)
+    assert live_write(run_id=run.pk) == "failed"
+    run.refresh_from_db()
+    assert (run.source, run.tier, run.fallback_reason) == (RunSource.ARCHIVE, Tier.OFFICER, FallbackReason.FAILED)
+    assert run.archive_ref.startswith("mars-o") and all(len(q["facts"]) in (1, 2) for q in run.questions)

@@ -73,7 +73,7 @@ def test_each_question_needs_its_own_fact_that_names_the_answer():
     # A sentence of the briefing, but not the one that gives this answer.
     data = copy.deepcopy(GOOD)
     q = data["questions"][0]
-    q["options"][q["answer"]] = "Quasar-powered teleportation"
+    q["options"][q["answer"]] = "Proctor"  # a crater name the fact does not give
     with pytest.raises(InvalidRun, match="does not name the right answer"):
         validate_content(data)
 

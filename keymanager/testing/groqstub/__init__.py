@@ -17,6 +17,9 @@ enough of the window frees for the refused request.
 
 Scripted replies (``enqueue``) are consumed by the next completion that passes auth, whatever
 happens to it afterwards; random faults are drawn only for unscripted, well-formed requests.
+Unscripted JSON-mode replies to a mission prompt are missions written like a model would write
+them (content.py, missions.py): on the prompt's quest, tier and topic, from the fact table in
+``facts/``, varied from call to call and reproducible for a given ``seed``.
 
     with GroqStub(orgs={"org_a": {"keys": ["gsk_..."]}}) as stub:
         client = groq.Groq(api_key="gsk_...", base_url=stub.url, max_retries=0)

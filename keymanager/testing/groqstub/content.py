@@ -1,10 +1,11 @@
-"""Canned, factually correct astronomy content for the stub's completions.
+"""What the stand-in replies when no reply was scripted.
 
-The project asks the model for space-quest JSON; the stub answers from its mission library
-(missions.py) so tests and demos get well-formed, true content without a real model. Like a
-model, it follows the prompt: the mission whose keywords the prompt names most is chosen (ties
-at random), so a prompt about the Galilean moons gets Io and Europa, not the Milky Way. It
-reads nothing but the messages it receives.
+The project asks the model for space-quest JSON; the stand-in answers like a model would, from
+nothing but the messages it receives: it reads the subject (the quest's destination, by the
+keywords the prompt names most), the tier ("a new officer-level mission") and the topic ("Focus
+this mission on: ...") from the prompt, and its writer (missions.py) composes a mission from the
+fact table (facts/) that satisfies that tier's rules. Other JSON-mode requests get a one-line
+JSON reply, and plain requests a sentence or two.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import re
 from functools import cache
 from typing import Any
 
+from .facts import Subject, subjects
 from .limits import message_text
-from .missions import MISSIONS
+from .missions import TIERS, MissionWriter
 
 SENTENCES = [
     "Jupiter is the largest planet in the Solar System, more than 300 times as massive as Earth.",
@@ -28,6 +30,8 @@ SENTENCES = [
     "The Milky Way is a barred spiral galaxy containing hundreds of billions of stars.",
     "Mars appears red because iron oxide dust covers much of its surface.",
 ]
+_TIER = re.compile(r"\b(cadet|officer|commander)-level\b", re.IGNORECASE)
+_TOPIC = re.compile(r"Focus this mission on:\s*(?P<topic>[^\n]+?)\.(?:\s|$)")
 
 
 @cache
@@ -35,9 +39,9 @@ def _pattern(keyword: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){re.escape(keyword)}(?!\w)", re.IGNORECASE)
 
 
-def topic_score(mission: dict[str, Any], prompt: str) -> int:
-    """How many of a mission's keywords the prompt names."""
-    return sum(1 for keyword in mission["keywords"] if _pattern(keyword).search(prompt))
+def topic_score(subject: Subject, prompt: str) -> int:
+    """How many of a subject's keywords the prompt names."""
+    return sum(1 for keyword in subject.keywords if _pattern(keyword).search(prompt))
 
 
 def prompt_text(messages: list[Any]) -> str:
@@ -47,51 +51,46 @@ def prompt_text(messages: list[Any]) -> str:
     )
 
 
-def pick_mission(prompt: str, rng: random.Random) -> dict[str, Any]:
-    scores = [topic_score(m, prompt) for m in MISSIONS]
-    best = max(scores)
-    return rng.choice([m for m, score in zip(MISSIONS, scores, strict=True) if score == best])
+def pick_subject(prompt: str, rng: random.Random) -> Subject:
+    """The subject the prompt names most (ties, and prompts naming none, at random)."""
+    scores = [(topic_score(s, prompt), s) for s in subjects()]
+    best = max(score for score, _ in scores)
+    return rng.choice([s for score, s in scores if score == best])
 
 
-def quest(rng: random.Random, prompt: str = "") -> dict[str, Any]:
-    """A quest object on the prompt's topic, options shuffled; ``answer`` indexes the correct one."""
-    src = pick_mission(prompt, rng)
-    questions = []
-    sentences = split_sentences(src["briefing"])
-    for text, right, wrong, explanation in src["questions"]:
-        options = [right, *wrong]
-        rng.shuffle(options)
-        questions.append(
-            {
-                "prompt": text,
-                "options": options,
-                "answer": options.index(right),
-                "fact": best_fact(sentences, right),
-                "explanation": explanation,
-            }
-        )
-    return {"title": src["title"], "briefing": src["briefing"], "questions": questions}
+def asked_tier(prompt: str) -> str:
+    """The tier the prompt asks for; without one, the tier its reply format implies."""
+    found = _TIER.search(prompt)
+    if found:
+        return found.group(1).casefold()
+    if '"reasoning"' in prompt:
+        return "commander"
+    return "officer" if '"calculation"' in prompt else TIERS[0]
 
 
-def split_sentences(text: str) -> list[str]:
-    return [part.strip() for part in re.split(r"(?<=[.!?])\s+", text) if part.strip()]
+def asked_topic(prompt: str) -> str:
+    found = _TOPIC.search(prompt)
+    return found.group("topic") if found else ""
 
 
-def best_fact(sentences: list[str], answer: str) -> str:
-    """The briefing sentence sharing most words with the answer: the game asks for the fact
-    that gives each answer, quoted from the briefing."""
-    words = {w for w in re.findall(r"\w+", answer.lower()) if len(w) > 2}
-    return max(sentences, key=lambda s: len(words & set(re.findall(r"\w+", s.lower()))))
+def new_writer() -> MissionWriter:
+    return MissionWriter(subjects())
+
+
+def quest(rng: random.Random, prompt: str = "", writer: MissionWriter | None = None) -> dict[str, Any]:
+    """A mission on the prompt's subject, at its tier and on its topic."""
+    writer = writer or new_writer()
+    return writer.write(pick_subject(prompt, rng).key, asked_tier(prompt), rng, asked_topic(prompt))
 
 
 def sentence(rng: random.Random, count: int = 2) -> str:
     return " ".join(rng.sample(SENTENCES, count))
 
 
-def generate(messages: list[Any], response_format: Any, rng: random.Random) -> str:
+def generate(messages: list[Any], response_format: Any, rng: random.Random, writer: MissionWriter | None = None) -> str:
     """Reply text for a completion that has no scripted content."""
     if isinstance(response_format, dict) and response_format.get("type") == "json_object":
         prompt = prompt_text(messages)
-        obj = quest(rng, prompt) if "questions" in prompt.lower() else {"reply": sentence(rng, 1)}
+        obj = quest(rng, prompt, writer) if "questions" in prompt.lower() else {"reply": sentence(rng, 1)}
         return json.dumps(obj, ensure_ascii=False)
     return sentence(rng, rng.choice((1, 2)))

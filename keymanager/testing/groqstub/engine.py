@@ -96,6 +96,7 @@ class Engine:
         self.latency = float(latency)
         self.fault_rng = random.Random(seed)
         self.content_rng = random.Random(seed)
+        self.writer = content_mod.new_writer()  # remembers what it wrote, so missions vary
         self.faults = dict(FAULT_DEFAULTS)
         self.queues: dict[str | None, deque[dict]] = {}
         self.buckets: dict[tuple[str, str, str], Limiter] = {}
@@ -310,7 +311,7 @@ class Engine:
         """Produce the 200 for an admitted request and settle its token reservation."""
         with self.lock:
             text = t.content if t.content is not None else content_mod.generate(
-                t.payload["messages"], t.payload.get("response_format"), self.content_rng)
+                t.payload["messages"], t.payload.get("response_format"), self.content_rng, self.writer)
             ctok = math.ceil(len(text) / 4)
             finish_reason = "stop"
             if ctok > t.max_tokens:

@@ -8,9 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from quests.conf import game_settings
 from quests.models import Quest
-from quests.services.archive import archive_shortfall, library
+from quests.services.archive_audit import archive_problems, archive_summary
 from quests.services.prefetch import buffer_levels, buffer_refill
-from quests.services.schema import InvalidRun
 
 
 def positive_int(value: str) -> int:
@@ -30,7 +29,10 @@ class Command(BaseCommand):
         refill = sub.add_parser("refill", help="Generate buffered runs now, within the pool's headroom.")
         refill.add_argument("--quest", type=int, action="append", help="Quest number (repeatable); default all.")
         refill.add_argument("--max", type=positive_int, help="Most runs to generate (default: refills_per_run).")
-        sub.add_parser("archive-check", help="Validate the curated archive; exit non-zero on a problem.")
+        sub.add_parser(
+            "archive-check",
+            help="Validate the curated archive against the schema and each tier's rules; exit non-zero on a problem.",
+        )
 
     def handle(self, *args, action: str, **options):
         if action == "buffer":
@@ -71,12 +73,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Generated no runs: the buffer is full ({target} run(s) per quest, QUESTS_BUFFER_SIZE).")
 
     def _archive_check(self) -> None:
-        try:
-            lib = library()
-        except (InvalidRun, KeyError, ValueError) as exc:
-            raise CommandError(f"The archive is invalid: {exc}") from None
-        short = archive_shortfall()
-        if short:
-            detail = ", ".join(f"quest {n} {tier}: {held}" for (n, tier), held in sorted(short.items()))
-            raise CommandError(f"Too few archive runs ({detail}).")
-        self.stdout.write(f"Archive OK: {sum(len(v) for v in lib.values())} runs for quests {sorted(lib)}.")
+        problems = archive_problems()
+        if problems:
+            raise CommandError(f"The archive has {len(problems)} problem(s):\n" + "\n".join(problems))
+        self.stdout.write(f"Archive OK: {archive_summary()}.")
