@@ -15,6 +15,15 @@ Scenarios (the pool is told nothing unless the scenario says so):
 - bucket:    as `learned`, but the stand-in counts with token buckets.
 - orgs:      as `learned`, with 2 keys in each organization; the pool imports the 8 keys
              without organizations (each assumed its own) and must find out.
+- day:       2 organizations whose requests per day bind: 30 per "day" of 120 s, refilled
+             continuously as Groq's are (rolling minutes, refilling days), truthful headers;
+             480 s of arrivals. The pool is told neither the limit nor the day's length.
+- day-rolling: as `day`, but the stand-in counts its day as a rolling window (another
+             provider's algorithm, never described to the pool).
+- tier:      as `learned`, and halfway through every limit of every organization triples
+             (an upgrade; the headers say so). Measured from 30 s after the change.
+- clocks:    as `told` at 150 %, each driving process's clock off by -1.5, -0.5, +0.5, +1.5 s
+             (time.time() shifted in that process: another host's clock).
 
 Systems (same keys, same arrivals, no fallback unless --openai):
 - pool:             keymanager.services.complete()
@@ -53,16 +62,35 @@ OPENAI_MODEL = "gpt-4o-mini"
 ORGS = 4
 MAX_TOKENS = 200
 WAIT_BUDGET = 20.0
+LEARNED = {"rpm": 45, "rpd": 2000, "tpm": 12000, "tpd": 200000}
+DAY_BOUND = {"rpm": 45, "rpd": 30, "tpm": 12000, "tpd": 10**7}
 SCENARIOS = {
     "told": {"limits": {"rpm": 30, "rpd": 1000, "tpm": 8000, "tpd": 200000}, "limiter": "rolling",
              "keys_per_org": 1, "tell": True},
-    "learned": {"limits": {"rpm": 45, "rpd": 2000, "tpm": 12000, "tpd": 200000}, "limiter": "rolling",
-                "keys_per_org": 1, "tell": False},
-    "bucket": {"limits": {"rpm": 45, "rpd": 2000, "tpm": 12000, "tpd": 200000}, "limiter": "bucket",
-               "keys_per_org": 1, "tell": False},
-    "orgs": {"limits": {"rpm": 45, "rpd": 2000, "tpm": 12000, "tpd": 200000}, "limiter": "rolling",
-             "keys_per_org": 2, "tell": False},
+    "learned": {"limits": LEARNED, "limiter": "rolling", "keys_per_org": 1, "tell": False},
+    "bucket": {"limits": LEARNED, "limiter": "bucket", "keys_per_org": 1, "tell": False},
+    "orgs": {"limits": LEARNED, "limiter": "rolling", "keys_per_org": 2, "tell": False},
+    "day": {"limits": DAY_BOUND, "limiter": "mixed", "keys_per_org": 1, "tell": False, "orgs": 2,
+            "day_seconds": 120.0, "duration": 480.0},
+    "day-rolling": {"limits": DAY_BOUND, "limiter": "rolling", "keys_per_org": 1, "tell": False, "orgs": 2,
+                    "day_seconds": 120.0, "duration": 480.0},
+    "tier": {"limits": LEARNED, "limiter": "rolling", "keys_per_org": 1, "tell": False, "tier_change": (0.5, 3),
+             "duration": 180.0},
+    "clocks": {"limits": {"rpm": 30, "rpd": 1000, "tpm": 8000, "tpd": 200000}, "limiter": "rolling",
+               "keys_per_org": 1, "tell": True, "clock_offsets": (-1.5, -0.5, 0.5, 1.5)},
 }
+
+
+def capacity_of(scenario: dict) -> float:
+    """Calls per second the organizations can take at most, by their binding limit (after a tier
+    change, the new one)."""
+    limits = scenario["limits"]
+    factor = scenario["tier_change"][1] if scenario.get("tier_change") else 1
+    per_org = limits["rpm"] / 60.0
+    if scenario.get("day_seconds"):  # a day short enough to bind within the run
+        per_org = min(per_org, limits["rpd"] / scenario["day_seconds"])
+    per_org *= factor
+    return scenario.get("orgs", ORGS) * per_org
 
 
 def prompt(i: int) -> list[dict]:
@@ -85,15 +113,24 @@ def arrivals_for(rate: float, duration: float, seed: int) -> list[float]:
 # The earliest-slot ideal
 
 
-def earliest_slot_ideal(arrivals: list[float], scenario: dict, budget: float, latency: float) -> dict:
+def earliest_slot_ideal(arrivals: list[float], scenario: dict, budget: float, latency: float,
+                        change_at: float | None = None) -> dict:
     """Serve each call in arrival order at the first moment an organization's true limiter
-    admits it, if within `budget` of its arrival: the most any key pool could serve."""
+    admits it, if within `budget` of its arrival: the most any key pool could serve. The
+    stand-in's own limiter code, its "day", and its tier change at `change_at`."""
     from keymanager.testing.groqstub.limits import LIMITERS, prompt_tokens
 
     limiter = LIMITERS[scenario["limiter"]]
-    orgs = [limiter(dict(scenario["limits"]), 60.0, 86400.0) for _ in range(ORGS)]
-    served, waits = 0, []
+    day = scenario.get("day_seconds") or 86400.0
+    orgs = [limiter(dict(scenario["limits"]), 60.0, day) for _ in range(scenario.get("orgs", ORGS))]
+    served, waits, flags = 0, [], []
+    changed = False
     for i, arrival in enumerate(arrivals):
+        if change_at is not None and not changed and arrival >= change_at:
+            factor = scenario["tier_change"][1]
+            for org in orgs:
+                org.set_limits({k: v * factor for k, v in scenario["limits"].items()})
+            changed = True
         asked = prompt_tokens(prompt(i))
         best = None
         for org in orgs:
@@ -113,7 +150,8 @@ def earliest_slot_ideal(arrivals: list[float], scenario: dict, budget: float, la
             org.settle(entry, asked, 60)
             served += 1
             waits.append(t - arrival + latency)
-    return {"served": served, "p95_wait": percentile(waits, 0.95) if waits else float("nan")}
+        flags.append(best is not None)
+    return {"served": served, "p95_wait": percentile(waits, 0.95) if waits else float("nan"), "flags": flags}
 
 
 # ---------------------------------------------------------------------------------------
@@ -121,8 +159,13 @@ def earliest_slot_ideal(arrivals: list[float], scenario: dict, budget: float, la
 
 
 def drive(system: str, arrivals: list[tuple[int, float]], threads: int, start_at: float, keys: list[str],
-          limits: dict) -> list[tuple[float, float, str]]:
-    """Fire the calls at their arrival times; one record (arrival, end, outcome) per call."""
+          limits: dict, clock_offset: float = 0.0) -> list[tuple[float, float, str]]:
+    """Fire the calls at their arrival times; one record (arrival, end, outcome) per call. With a
+    `clock_offset`, this process's time.time() runs that many seconds off (another host's clock);
+    the schedule keeps to the true one."""
+    real_time = time.time
+    if clock_offset:
+        time.time = lambda: real_time() + clock_offset
     caller = make_caller(system, keys, limits)
     if system == "pool":
         # Warm as a long-running worker would be: modules imported, database connected.
@@ -139,13 +182,13 @@ def drive(system: str, arrivals: list[tuple[int, float]], threads: int, start_at
         except Exception as exc:  # every other exception is a finding, counted by name
             outcome = "other:" + type(exc).__name__
         with lock:
-            records.append((arrival, time.time() - start_at, outcome))
+            records.append((arrival, real_time() - start_at, outcome))
 
-    while time.time() < start_at:
+    while real_time() < start_at:
         time.sleep(0.005)
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for i, arrival in arrivals:
-            delay = start_at + arrival - time.time()
+            delay = start_at + arrival - real_time()
             if delay > 0:
                 time.sleep(delay)
             pool.submit(one, i, arrival)
@@ -260,11 +303,14 @@ def run_once(system: str, scenario_name: str, load: float, args) -> dict:
 
     scenario = SCENARIOS[scenario_name]
     limits = scenario["limits"]
-    org_keys = {f"org_{n}": [make_key() for _ in range(scenario["keys_per_org"])] for n in range(1, ORGS + 1)}
+    orgs = scenario.get("orgs", ORGS)
+    duration = scenario.get("duration") or args.duration
+    org_keys = {f"org_{n}": [make_key() for _ in range(scenario["keys_per_org"])] for n in range(1, orgs + 1)}
     stub = GroqStub(
         orgs={org: {"keys": keys, "limits": {MODEL: limits}} for org, keys in org_keys.items()},
         latency=args.latency,
         limiter=scenario["limiter"],
+        day_seconds=scenario.get("day_seconds"),
         seed=1,
     ).start()
     openai_key = make_key("openai")
@@ -284,22 +330,37 @@ def run_once(system: str, scenario_name: str, load: float, args) -> dict:
         with ctx.Pool(1) as helper:  # Django's settings are read once per process
             helper.apply(add_keys, (org_keys, openai_key if args.openai else None, scenario))
 
-    capacity = ORGS * limits["rpm"] / 60.0
-    arrivals = arrivals_for(load * capacity, args.duration, seed=args.seed)
-    ideal = earliest_slot_ideal(arrivals, scenario, WAIT_BUDGET, args.latency)
+    arrivals = arrivals_for(load * capacity_of(scenario), duration, seed=args.seed)
+    change_at = duration * scenario["tier_change"][0] if scenario.get("tier_change") else None
+    ideal = earliest_slot_ideal(arrivals, scenario, WAIT_BUDGET, args.latency, change_at=change_at)
     start_at = time.time() + 6.0  # time for the workers to start Django (and LiteLLM)
+    changer = None
+    if change_at is not None:
+        factor = scenario["tier_change"][1]
+
+        def upgrade() -> None:  # every organization moves to a tier with every limit x factor
+            for org in org_keys:
+                stub.set_limits(org, MODEL, {k: v * factor for k, v in limits.items()})
+
+        changer = threading.Timer(start_at + change_at - time.time(), upgrade)
+        changer.start()
     indexed = list(enumerate(arrivals))
+    offsets = scenario.get("clock_offsets") or (0.0,) * args.procs
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(args.procs) as procs:
         parts = procs.starmap(
             drive,
-            [(system, indexed[p :: args.procs], args.threads, start_at, keys, limits) for p in range(args.procs)],
+            [(system, indexed[p :: args.procs], args.threads, start_at, keys, limits, offsets[p % len(offsets)])
+             for p in range(args.procs)],
         )
+    if changer is not None:
+        changer.cancel()
     records = [r for part in parts for r in part]
     stats = stub.stats()
     stub.stop()
     ostub.stop()
-    return summarize(system, scenario_name, load, records, stats, ideal)
+    measure_from = change_at + 30.0 if change_at is not None else None
+    return summarize(system, scenario_name, load, records, stats, ideal, arrivals, measure_from)
 
 
 def add_keys(org_keys: dict[str, list[str]], openai_key: str | None, scenario: dict) -> None:
@@ -325,7 +386,11 @@ def add_keys(org_keys: dict[str, list[str]], openai_key: str | None, scenario: d
     connections.close_all()
 
 
-def summarize(system, scenario, load, records, stats, ideal) -> dict:
+def summarize(system, scenario, load, records, stats, ideal, arrivals, measure_from=None) -> dict:
+    if measure_from is not None:
+        # Only the calls that arrived from `measure_from` on, beside the ideal for those calls.
+        records = [r for r in records if r[0] >= measure_from]
+        ideal = {**ideal, "served": sum(f for a, f in zip(arrivals, ideal["flags"], strict=True) if a >= measure_from)}
     outcomes = Counter(outcome for _, _, outcome in records)
     served_groq = outcomes.get("groq", 0)
     served_latency = [end - arrival for arrival, end, o in records if o in ("groq", "openai")]
@@ -351,6 +416,7 @@ def summarize(system, scenario, load, records, stats, ideal) -> dict:
         "ideal_p95": ideal["p95_wait"],
         "exhausted_p95": percentile(exhausted_after, 0.95) if exhausted_after else float("nan"),
         "over_budget": stats["over_budget"],
+        "measured_from": measure_from,
     }
 
 
@@ -378,9 +444,9 @@ def main() -> None:
     parser.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("--duration", type=float, default=90.0, help="seconds of arrivals per run (default 90)")
     parser.add_argument("--loads", default="0.9,1.5", help="shares of the true capacity (default 0.9,1.5)")
-    parser.add_argument("--scenarios", default="told,learned,bucket,orgs")
+    parser.add_argument("--scenarios", default="told,learned,bucket,orgs,day,day-rolling,tier,clocks")
     parser.add_argument("--systems", default="pool,litellm-ubr2,litellm-shuffle,roundrobin,sdk-1key")
-    parser.add_argument("--baselines-in", default="told", help="scenarios that also run the baselines")
+    parser.add_argument("--baselines-in", default="told,day,tier", help="scenarios that also run the baselines")
     parser.add_argument("--procs", type=int, default=4, help="driver OS processes (default 4)")
     parser.add_argument("--threads", type=int, default=64, help="threads per process (default 64)")
     parser.add_argument("--latency", type=float, default=0.2, help="stand-in reply latency, seconds")
@@ -405,8 +471,9 @@ def main() -> None:
                     continue
                 print(f"... {scenario}: {system} at {load:.0%} for {args.duration:.0f}s", flush=True)
                 rows.append(run_once(system, scenario, load, args))
-    print(f"\n{ORGS} organizations, wait budget {WAIT_BUDGET:.0f} s, {args.duration:.0f} s of arrivals per run, "
-          f"{args.procs} processes, stand-in latency {args.latency} s, db={args.db}, cores={os.cpu_count()}")
+    print(f"\n{ORGS} organizations (day scenarios: 2), wait budget {WAIT_BUDGET:.0f} s, {args.duration:.0f} s of "
+          f"arrivals per run (day: 480 s, tier: 180 s, measured from 30 s after the change), {args.procs} "
+          f"processes, stand-in latency {args.latency} s, db={args.db}, cores={os.cpu_count()}")
     print_table(rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
