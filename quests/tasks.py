@@ -18,13 +18,13 @@ TASK_TIMEOUT = 100
 def refill_buffers() -> dict:
     """Scheduled: top up every quest's buffer within the caps and the pool's headroom."""
     report = buffer_refill()
-    return {"created": report.created, "stopped": report.stopped}
+    return {"created": report.created, "duplicates": report.duplicates, "stopped": report.stopped}
 
 
 def refill_quest(quest_id: int) -> dict:
     """Enqueued when a player takes a buffered run of this quest."""
     report = buffer_refill(quest_ids=[quest_id], max_runs=game_settings().buffer_size)
-    return {"created": report.created, "stopped": report.stopped}
+    return {"created": report.created, "duplicates": report.duplicates, "stopped": report.stopped}
 
 
 def write_live_run(run_id: int) -> str:

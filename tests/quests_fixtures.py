@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from quests.models import Player, Quest, QuestRun, RunSource, RunStatus
@@ -10,6 +12,18 @@ from quests.services.archive import library
 
 def archive_content(quest_number: int = 1, index: int = 0) -> dict:
     return library()[quest_number][index].content.as_dict()
+
+
+def mission_reply(quest_number: int = 1, n: int = 0, *, index: int = 0) -> dict:
+    """A reply for the Groq stand-in to send (GroqStub.enqueue): a valid mission whose content
+    is its own for each `n` (an archive mission with numbered questions)."""
+    content = archive_content(quest_number, index)
+    content = {
+        **content,
+        "title": f"{content['title']} ({n})",
+        "questions": [{**q, "prompt": f"{q['prompt']} (log {n})"} for q in content["questions"]],
+    }
+    return {"content": json.dumps(content)}
 
 
 def make_run(
