@@ -68,8 +68,8 @@ class ShareCard:
 
     def text(self, url: str) -> str:
         """Plain text for the clipboard: a line each, emoji squares, the link last."""
-        streak = f" · 🔥 {self.streak}-day streak" if self.streak > 1 else ""
-        return f"{self.title}\n{self.squares} {self.correct}/{len(self.marks)}\n⏱ {self.time}{streak}\n{url}"
+        streak = f" · {self.streak}-day streak" if self.streak > 1 else ""
+        return f"{self.title}\n{self.squares} {self.correct}/{len(self.marks)}\nTime {self.time}{streak}\n{url}"
 
 
 def share_card(run: QuestRun) -> ShareCard:

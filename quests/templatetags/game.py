@@ -28,7 +28,7 @@ def ago(value: datetime | None) -> str:
         return ""
     if (timezone.now() - value).total_seconds() < 60:
         return "just now"
-    return f"{timesince(value)} ago"
+    return f"{timesince(value, depth=1)} ago"
 
 
 @register.filter
