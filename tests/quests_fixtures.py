@@ -8,6 +8,7 @@ import pytest
 
 from quests.models import Player, Quest, QuestRun, RunSource, RunStatus
 from quests.services.archive import library
+from quests.services.xp import content_key
 
 
 def archive_content(quest_number: int = 1, index: int = 0) -> dict:
@@ -43,6 +44,7 @@ def make_run(
         title=content["title"],
         briefing=content["briefing"],
         questions=content["questions"],
+        content_key=content_key(content["questions"]),
     )
 
 
