@@ -3,6 +3,7 @@ spoiler-free share card with a link preview."""
 
 from __future__ import annotations
 
+import html
 import io
 from datetime import datetime, timedelta
 
@@ -118,7 +119,7 @@ def test_after_the_daily_a_spoiler_free_share_card_and_a_link_that_previews(clie
     result = client.get(reverse("quests:run_result", args=[run.pk])).content.decode()
     assert "Share your daily" in result and 'data-copy="share-text"' in result
     run.refresh_from_db()
-    text = result.split('id="share-text"')[1].split("</textarea>")[0]
+    text = html.unescape(result.split('id="share-text"')[1].split("</textarea>")[0])
     assert "🟩🟥🟩 2/3" in text and "Time " in text
     for question in run.questions:  # no spoilers
         assert question["prompt"] not in text
@@ -131,12 +132,12 @@ def test_after_the_daily_a_spoiler_free_share_card_and_a_link_that_previews(clie
 
     visitor = Client()  # anyone with the link
     page = visitor.get(url)
-    html = page.content.decode()
+    shared = page.content.decode()
     assert page.status_code == 200
-    assert '<meta property="og:title" content="CosmosQuest daily' in html
-    assert 'property="og:description"' in html and "2/3" in html
+    assert '<meta property="og:title" content="CosmosQuest daily' in shared
+    assert 'property="og:description"' in shared and "2/3" in shared
     image_url = f"http://testserver{url.rstrip('/')}.png"
-    assert f'<meta property="og:image" content="{image_url}">' in html
+    assert f'<meta property="og:image" content="{image_url}">' in shared
     png = visitor.get(url.rstrip("/") + ".png")
     assert png["Content-Type"] == "image/png" and "public" in png["Cache-Control"]
     assert Image.open(io.BytesIO(png.content)).size == (1200, 630)

@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 from model_bakery import baker
 
 from quests.models import LeagueMember, Player, Quest, QuestRun, ReviewAnswer, ReviewCard, RunSource, RunStatus
@@ -134,7 +135,7 @@ def test_flight_school_by_the_pages(client):
     ReviewCard.objects.update(due_on=timezone.localdate())
     page = client.get(reverse("quests:flight_school")).content.decode()
     card = ReviewCard.objects.get()
-    assert card.prompt in page and 'name="choice"' in page and f'name="version" value="{card.version}"' in page
+    assert escape(card.prompt) in page and 'name="choice"' in page and f'name="version" value="{card.version}"' in page
     assert 'aria-keyshortcuts="A 1"' in page
     response = client.post(reverse("quests:flight_school_answer"),
                            {"card": card.pk, "version": card.version, "choice": pick(card, right=True)})

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils.html import escape
 from model_bakery import baker
 
 from quests.models import FallbackReason, Player, Quest, QuestRun, RunSource, RunStatus, Tier, XpNote
@@ -168,7 +169,7 @@ def test_the_quest_page_marks_flown_missions_and_todays_xp_left(client):
     client.post(reverse("quests:run_answer", args=[run.pk]), right_answers(run))
     run.refresh_from_db()
     page = client.get(reverse("quests:quest_detail", args=[2])).content.decode()
-    assert "Missions you have flown" in page and run.title in page and "flown</span>" in page
+    assert "Missions you have flown" in page and escape(run.title) in page and "flown</span>" in page
     assert f"Today: {150 - run.xp_awarded} of 150 XP left" in page
     assert "Fly again · practice, 0 XP" in page
     assert "9 of 10 cadet" in page
