@@ -13,12 +13,19 @@ register = template.Library()
 
 @register.filter
 def duration_short(value: timedelta | None) -> str:
-    """'1 min 05 s' for a daily-mission time; '–' when unknown."""
+    """'1:05' (minutes:seconds) for a daily-mission time, short enough for a phone's board
+    column; '–' when unknown."""
     if value is None:
         return "–"
-    seconds = max(0, int(value.total_seconds()))
-    minutes, seconds = divmod(seconds, 60)
-    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+    minutes, seconds = divmod(max(0, int(value.total_seconds())), 60)
+    return f"{minutes}:{seconds:02d}"
+
+
+@register.filter
+def duration_iso(value: timedelta | None) -> str:
+    """The same time as an ISO 8601 duration, for <time datetime>: 'PT1M5S'."""
+    minutes, seconds = divmod(max(0, int(value.total_seconds())) if value else 0, 60)
+    return f"PT{minutes}M{seconds}S"
 
 
 @register.filter
