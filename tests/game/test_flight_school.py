@@ -169,3 +169,42 @@ def test_a_guest_joining_an_account_brings_their_cards_and_review_xp_within_the_
     merged = player_claim_guest(user=user, guest_id=guest.pk)
     assert merged.pk == account.pk
     assert ReviewCard.objects.filter(player=account).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_submissions_of_one_review_at_once_count_once():
+    import threading
+
+    from django.db import connection
+
+    from tests.quests_fixtures import seed_quests
+
+    seed_quests()
+    player = baker.make(Player, callsign="Twin")
+    missed(player)
+    card = ReviewCard.objects.get(player=player)
+    ReviewCard.objects.filter(pk=card.pk).update(due_on=timezone.localdate())
+    card.refresh_from_db()
+    barrier = threading.Barrier(4)
+    outcomes: list = []
+
+    def submit() -> None:
+        try:
+            barrier.wait()
+            outcomes.append(review_answer(player=player, card_id=card.pk, version=card.version,
+                                          choice=pick(card, right=True)))
+        except ReviewGone as exc:
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sum(not isinstance(o, Exception) for o in outcomes) == 1 and len(outcomes) == 4
+    assert ReviewAnswer.objects.count() == 1
+    player.refresh_from_db()
+    card.refresh_from_db()
+    assert card.box == 2 and card.reviews == 1

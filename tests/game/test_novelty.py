@@ -198,6 +198,9 @@ def test_a_replay_chosen_on_purpose_says_practice_before_it_starts_and_pays_noth
 def test_only_your_own_flown_missions_can_be_replayed(client):
     other = baker.make(Player, callsign="Other")
     theirs = flown(other, quest=1)
+    assert client.post(reverse("quests:quest_replay", args=[1]), {"run": theirs.pk}).status_code == 404  # no player yet
+    mine = launch(client, 2)  # now a player, with a mission of their own open
+    assert client.post(reverse("quests:quest_replay", args=[2]), {"run": mine.pk}).status_code == 404  # not flown yet
     assert client.post(reverse("quests:quest_replay", args=[1]), {"run": theirs.pk}).status_code == 404
     assert client.post(reverse("quests:quest_replay", args=[1]), {"run": "x"}).status_code == 404
     assert not QuestRun.objects.filter(source=RunSource.REPLAY).exists()
