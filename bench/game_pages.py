@@ -70,7 +70,8 @@ def populate(*, players: int, runs: int, rng: random.Random) -> None:
         )
     columns = ("quest_id", "tier", "player_id", "daily_id", "source", "status", "title", "briefing", "questions",
                "archive_ref", "model", "generation_note", "fallback_reason", "created_at", "served_at", "answered_at",
-               "answers", "correct_count", "xp_earned", "xp_awarded", "xp_note", "content_key", "streak_at_answer")
+               "answers", "correct_count", "xp_earned", "xp_awarded", "xp_note", "content_key", "streak_at_answer",
+               "seconds_taken")
     questions = json.dumps(QUESTIONS)
     per_player = max(1, runs // players)
     daily_days = sorted(dailies)[-30:]
@@ -94,12 +95,13 @@ def populate(*, players: int, runs: int, rng: random.Random) -> None:
                     quest = quests[j % len(quests)]
                     quest_id, content = quest.pk, key(quest.number, (index * 7 + j) % CONTENTS_PER_QUEST)
                 xp = correct * 10 + (20 if correct == 3 else 0)
+                taken = rng.randint(20, 200)
                 copy.write_row((
                     quest_id, "cadet", player_id, daily.pk if daily else None, "archive", "answered",
                     f"Mission {j} of quest {quest_id}", "", questions, "", "", "", "",
-                    answered - timedelta(minutes=2), answered - timedelta(seconds=rng.randint(20, 200)), answered,
+                    answered - timedelta(minutes=4), answered - timedelta(seconds=taken), answered,
                     json.dumps([q["answer"] if k < correct else (q["answer"] + 1) % 4 for k, q in enumerate(QUESTIONS)]),
-                    correct, xp, xp if content not in () else 0, "", content, 1,
+                    correct, xp, xp, "", content, 1, taken,
                 ))
                 written += 1
     # This week's leagues: half the players have earned XP this week.

@@ -223,6 +223,8 @@ class QuestRun(models.Model):
     content_key = models.CharField(max_length=64, blank=True)
     # The player's streak once this run was answered: the daily's share card shows it.
     streak_at_answer = models.PositiveIntegerField(null=True, blank=True)
+    # Seconds from serving to answering: the daily board's time, kept in a column its index orders by.
+    seconds_taken = models.PositiveIntegerField(null=True, blank=True)
 
     objects = QuestRunQuerySet.as_manager()
 
@@ -235,6 +237,12 @@ class QuestRun(models.Model):
             models.Index(fields=["source", "created_at"], name="questrun_source_created"),
             # What this player has flown on a quest (services.novelty), read by every hand-out.
             models.Index(fields=["player", "quest", "content_key"], name="questrun_player_content"),
+            # A day's board: most correct answers, then the quickest (selectors.daily_leaderboard).
+            models.Index(
+                fields=["daily", "-correct_count", "seconds_taken", "answered_at", "id"],
+                condition=Q(status=RunStatus.ANSWERED, daily__isnull=False),
+                name="questrun_daily_board",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, Sum
+from django.db.models import Count, F, Max, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -261,21 +261,26 @@ def xp_offer(*, player: Player | None, tier: str, new: bool = True, questions: i
     )
 
 
-_TIME_TAKEN = ExpressionWrapper(F("answered_at") - F("served_at"), output_field=DurationField())
+_BOARD_ORDER = ("-correct_count", "seconds_taken", "answered_at", "pk")
 
 
-def _daily_answered(day: date):
-    """The day's answered daily runs, every variant: one board for the day."""
-    return QuestRun.objects.filter(daily__day=day, status=RunStatus.ANSWERED).annotate(time_taken=_TIME_TAKEN)
-
-
-def _daily_ranked(day: date):
-    return _daily_answered(day).order_by("-correct_count", "time_taken", "answered_at", "pk")
+def _board_key(run: QuestRun) -> tuple:
+    return (-(run.correct_count or 0), run.seconds_taken if run.seconds_taken is not None else 10**9,
+            run.answered_at, run.pk)
 
 
 def daily_leaderboard(*, mission: DailyMission, limit: int = 25) -> list[QuestRun]:
-    """The day's pilots: most correct answers first, then the quickest."""
-    return list(_daily_ranked(mission.day).select_related("player")[:limit])
+    """The day's pilots, every variant on one board: most correct answers first, then the
+    quickest. Each variant's best come from its index; the few lists are merged here."""
+    best: list[QuestRun] = []
+    for daily_id in DailyMission.objects.filter(day=mission.day).values_list("pk", flat=True):
+        best += (
+            QuestRun.objects.filter(daily_id=daily_id, status=RunStatus.ANSWERED)
+            .order_by(*_BOARD_ORDER)
+            .select_related("player")
+            .only("pk", "player_id", "player__callsign", "correct_count", "seconds_taken", "answered_at")[:limit]
+        )
+    return sorted(best, key=_board_key)[:limit]
 
 
 def daily_run(*, mission: DailyMission, player: Player | None) -> QuestRun | None:
@@ -289,12 +294,12 @@ def daily_position(*, run: QuestRun) -> int | None:
     """The run's place on its day's board: one more than the runs ranked ahead of it."""
     if run.daily_id is None or run.status != RunStatus.ANSWERED:
         return None
-    taken = run.answered_at - run.served_at
-    ahead = _daily_answered(run.daily.day).filter(
-        Q(correct_count__gt=run.correct_count)
-        | Q(correct_count=run.correct_count, time_taken__lt=taken)
-        | Q(correct_count=run.correct_count, time_taken=taken, answered_at__lt=run.answered_at)
-        | Q(correct_count=run.correct_count, time_taken=taken, answered_at=run.answered_at, pk__lt=run.pk)
+    correct, taken = run.correct_count, run.seconds_taken if run.seconds_taken is not None else 10**9
+    ahead = QuestRun.objects.filter(daily__day=run.daily.day, status=RunStatus.ANSWERED).filter(
+        Q(correct_count__gt=correct)
+        | Q(correct_count=correct, seconds_taken__lt=taken)
+        | Q(correct_count=correct, seconds_taken=taken, answered_at__lt=run.answered_at)
+        | Q(correct_count=correct, seconds_taken=taken, answered_at=run.answered_at, pk__lt=run.pk)
     )
     return ahead.count() + 1
 

@@ -107,6 +107,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='questrun',
+            name='seconds_taken',
+            field=models.PositiveIntegerField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name='questrun',
             name='streak_at_answer',
             field=models.PositiveIntegerField(blank=True, null=True),
         ),

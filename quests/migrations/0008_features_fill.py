@@ -1,6 +1,7 @@
 """Data for 0007, in its own transaction (PostgreSQL refuses to alter a table with pending
 trigger events from a data migration): the key of each stored daily mission's content, and
-one buffered copy per content (the buffer's unique constraint comes in 0009)."""
+one buffered copy per content (the buffer's unique constraint comes in 0009), and the time of
+each answered daily run."""
 
 import hashlib
 
@@ -31,6 +32,10 @@ def fill(apps, schema_editor):
             duplicates.append(pk)
         seen.add((quest_id, tier, key))
     QuestRun.objects.filter(pk__in=duplicates).delete()
+    # The daily board orders by seconds_taken now.
+    answered = QuestRun.objects.filter(status="answered", daily__isnull=False, served_at__isnull=False)
+    for pk, served, answered_at in answered.values_list("pk", "served_at", "answered_at").iterator():
+        QuestRun.objects.filter(pk=pk).update(seconds_taken=max(0, int((answered_at - served).total_seconds())))
 
 
 class Migration(migrations.Migration):

@@ -99,6 +99,7 @@ def run_grade(*, run_id: int, player: Player, answers: list[int]) -> Graded:
             xp_note=note,
             answered_at=now,
             streak_at_answer=streak,
+            seconds_taken=max(0, int((now - run.served_at).total_seconds())) if run.served_at else None,
         )
         if not done:
             raise RunAlreadyAnswered("You have already answered this mission; its result is in your log.")

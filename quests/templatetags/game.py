@@ -11,21 +11,27 @@ from quests.services.leagues import division_name
 register = template.Library()
 
 
-@register.filter
-def duration_short(value: timedelta | None) -> str:
-    """'1:05' (minutes:seconds) for a daily-mission time, short enough for a phone's board
-    column; '–' when unknown."""
+def _seconds(value: timedelta | int | None) -> int | None:
     if value is None:
-        return "–"
-    minutes, seconds = divmod(max(0, int(value.total_seconds())), 60)
-    return f"{minutes}:{seconds:02d}"
+        return None
+    return max(0, int(value.total_seconds() if isinstance(value, timedelta) else value))
 
 
 @register.filter
-def duration_iso(value: timedelta | None) -> str:
+def duration_short(value: timedelta | int | None) -> str:
+    """'1:05' (minutes:seconds) for a daily-mission time (a timedelta or seconds), short enough
+    for a phone's board column; '–' when unknown."""
+    seconds = _seconds(value)
+    if seconds is None:
+        return "–"
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+@register.filter
+def duration_iso(value: timedelta | int | None) -> str:
     """The same time as an ISO 8601 duration, for <time datetime>: 'PT1M5S'."""
-    minutes, seconds = divmod(max(0, int(value.total_seconds())) if value else 0, 60)
-    return f"PT{minutes}M{seconds}S"
+    seconds = _seconds(value) or 0
+    return f"PT{seconds // 60}M{seconds % 60}S"
 
 
 @register.filter
