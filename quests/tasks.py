@@ -6,11 +6,13 @@ from django_q.models import Schedule
 
 from quests.conf import game_settings
 from quests.services.daily import daily_prepare_ahead
+from quests.services.leagues import leagues_close_due
 from quests.services.live import live_write
 from quests.services.prefetch import buffer_refill
 
 REFILL_SCHEDULE = "quests.refill_buffers"
 DAILY_SCHEDULE = "quests.prepare_daily"
+LEAGUES_SCHEDULE = "quests.close_leagues"
 # Below Q_CLUSTER's timeout (120 s) and retry (180 s): a slow refill is never delivered twice.
 TASK_TIMEOUT = 100
 
@@ -38,6 +40,12 @@ def prepare_daily() -> dict:
     return {"ready": report.ready, "missing": report.missing}
 
 
+def close_leagues() -> list[str]:
+    """Scheduled hourly: close the league weeks that are over (pages and grading also close
+    them when they find one; whoever comes first closes it, once)."""
+    return [day.isoformat() for day in leagues_close_due()]
+
+
 def ensure_schedules() -> list[Schedule]:
     """Create or update the game's schedules; safe to call any number of times."""
     schedule, _ = Schedule.objects.update_or_create(
@@ -53,4 +61,8 @@ def ensure_schedules() -> list[Schedule]:
         name=DAILY_SCHEDULE,
         defaults={"func": "quests.tasks.prepare_daily", "schedule_type": Schedule.HOURLY, "repeats": -1},
     )
-    return [schedule, daily]
+    leagues, _ = Schedule.objects.update_or_create(
+        name=LEAGUES_SCHEDULE,
+        defaults={"func": "quests.tasks.close_leagues", "schedule_type": Schedule.HOURLY, "repeats": -1},
+    )
+    return [schedule, daily, leagues]

@@ -152,6 +152,19 @@ def test_ties_go_to_who_reached_the_score_first_and_small_groups_move_a_third():
     assert ranks[early.pk] == 1 and ranks[late.pk] == 2
 
 
+def test_the_hourly_schedule_closes_weeks_that_are_over_too(monkeypatch):
+    from django_q.models import Schedule
+
+    from quests import tasks
+
+    tasks.ensure_schedules()
+    schedule = Schedule.objects.get(name=tasks.LEAGUES_SCHEDULE)
+    assert (schedule.func, schedule.schedule_type) == ("quests.tasks.close_leagues", Schedule.HOURLY)
+    league_credit(player_id=baker.make(Player).pk, xp=10, at=at(MONDAY))
+    assert tasks.close_leagues() == [MONDAY.isoformat()]
+    assert tasks.close_leagues() == []
+
+
 def test_the_first_grading_of_a_new_week_closes_the_last_one(monkeypatch):
     player = baker.make(Player, callsign="Weekly")
     league_credit(player_id=player.pk, xp=40, at=at(MONDAY))
