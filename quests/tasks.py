@@ -35,9 +35,10 @@ def write_live_run(run_id: int) -> str:
 
 
 def prepare_daily() -> dict:
-    """Scheduled hourly: write today's (if missing) and tomorrow's daily mission ahead."""
+    """Scheduled hourly: write today's (if missing) and tomorrow's daily mission ahead; today's
+    from the archive when the pool cannot write it."""
     report = daily_prepare_ahead()
-    return {"ready": report.ready, "missing": report.missing}
+    return {"ready": report.ready, "missing": report.missing, "archive": report.archive}
 
 
 def close_leagues() -> list[str]:

@@ -7,8 +7,11 @@ from the curated archive, so everyone still shares one mission.
 
 Everyone's daily is one the player has not flown (services.novelty), decided like this:
 - the day's mission is chosen to be new to as many players as possible: a written mission that
-  repeats content some player holds gets one more try, and an archive mission is the one the
-  fewest players have flown (ties settled by the date), never one of the last days' dailies;
+  repeats content some player holds gets one more try; when the model cannot write today's, the
+  hourly task fixes the archive mission the fewest players have flown (ties settled by the date,
+  never one of the last days' dailies). Counting that reads every run of those contents (about a
+  second with a million runs), so a player who finds no mission fixed (no cluster running) gets
+  one picked by the date among those not used lately, at once;
 - ordinary hand-outs hold today's daily back, so playing a quest never spoils it;
 - a player who has flown it anyway (an archive mission flown before it became the daily) gets
   the day's *alternative*: another archive mission of the same quest and tier, stored as
@@ -113,16 +116,24 @@ def daily_prepare(*, day: date) -> DailyMission | None:
 @dataclass
 class DailyReport:
     ready: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # the model could not write these days'
+    archive: list[str] = field(default_factory=list)  # fixed from the archive (today only)
 
 
 def daily_prepare_ahead(*, today: date | None = None) -> DailyReport:
-    """Today's mission (if still missing) and the next `daily_days_ahead` days'."""
+    """Today's mission (if still missing) and the next `daily_days_ahead` days', written by the
+    model; today's from the archive when the model cannot (a later day waits for a later try)."""
     today = today or timezone.localdate()
     report = DailyReport()
     for offset in range(game_settings().daily_days_ahead + 1):
         day = today + timedelta(days=offset)
-        (report.ready if daily_prepare(day=day) else report.missing).append(day.isoformat())
+        if daily_prepare(day=day):
+            report.ready.append(day.isoformat())
+            continue
+        report.missing.append(day.isoformat())
+        if day == today:
+            daily_today(day=day, count_players=True)
+            report.archive.append(day.isoformat())
     return report
 
 
@@ -139,9 +150,11 @@ def _archive_fields(entry: ArchiveEntry, quest: Quest) -> dict:
     }
 
 
-def daily_today(*, day: date | None = None) -> DailyMission:
-    """Everyone's mission of the day: the one written ahead, else the archive mission of the
-    day's quest the fewest players have flown, fixed by the first player who asks."""
+def daily_today(*, day: date | None = None, count_players: bool = False) -> DailyMission:
+    """Everyone's mission of the day: the one written or fixed ahead, else an archive mission of
+    the day's quest, fixed now: the one the fewest players have flown when `count_players` (the
+    hourly task), else picked by the date (a page, which must not wait on that count). Never one
+    of the last days' dailies while the quest has others."""
     day = day or timezone.localdate()
     existing = DailyMission.objects.filter(day=day, variant=0).select_related("quest").first()
     if existing is not None:
@@ -154,7 +167,7 @@ def daily_today(*, day: date | None = None) -> DailyMission:
     )
     entries = archive_entries(quest_number=quest.number, tier=DAILY_TIER)
     entries = [e for e in entries if entry_key(e) not in recent] or entries
-    players = _flown_by_anyone([entry_key(e) for e in entries])
+    players = _flown_by_anyone([entry_key(e) for e in entries]) if count_players else {}
     order = random.Random(day.toordinal())
     ties = {e.ref: order.random() for e in entries}
     entry = min(entries, key=lambda e: (players.get(entry_key(e), 0), ties[e.ref]))

@@ -14,6 +14,7 @@ from django.utils import timezone
 from model_bakery import baker
 from PIL import Image
 
+from quests import tasks
 from quests.models import DailyMission, Player, Quest, QuestRun, RunSource, RunStatus
 from quests.services.archive import archive_entries
 from quests.services.content import content_fields
@@ -33,16 +34,28 @@ def fly(player: Player, content: dict, quest: Quest) -> QuestRun:
     return run
 
 
-def test_the_archive_daily_is_the_mission_the_fewest_players_have_flown():
+def test_without_the_model_the_hourly_task_fixes_the_archive_daily_fewest_players_have_flown():
     day = timezone.localdate()
     quest = daily_quest(day=day)
     entries = archive_entries(quest_number=quest.number, tier="cadet")
     # Every entry but the last has been flown by someone.
     for i, entry in enumerate(entries[:-1]):
         fly(baker.make(Player, callsign=f"Pilot {i}"), entry.content.as_dict(), quest)
-    mission = daily_today(day=day)
-    assert mission.content_key == entry_key(entries[-1]) and mission.variant == 0
+    report = tasks.prepare_daily()  # no keys: the model writes nothing
+    assert report["archive"] == [day.isoformat()] and len(report["missing"]) == 2
+    mission = DailyMission.objects.get(day=day)
+    assert mission.content_key == entry_key(entries[-1]) and mission.variant == 0 and mission.source == "archive"
     assert daily_today(day=day).pk == mission.pk  # everyone's
+    assert not DailyMission.objects.filter(day=day + timedelta(days=1)).exists()  # a later try may write it
+
+
+def test_a_page_that_finds_no_daily_fixes_one_at_once_never_a_recent_one():
+    day = timezone.localdate()
+    # The quest's dailies of the last 30 days (the quests take turns), oldest first.
+    recent = [daily_today(day=day - timedelta(days=5 * back)).content_key for back in (5, 4, 3, 2, 1)]
+    assert len(set(recent)) == 5  # none repeats another
+    mission = daily_today(day=day)
+    assert mission.content_key not in recent
 
 
 def test_a_player_who_flew_the_daily_elsewhere_gets_the_days_alternative():
