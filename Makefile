@@ -45,6 +45,7 @@ superuser: migrate
 # An admin login for `make demo`, in the demo's own database (`make superuser` writes the main one).
 demo-superuser: setup
 	$(RUN_ENV) DATABASE_URL=$(DEMO_DATABASE_URL) $(BIN)/python manage.py migrate --noinput
+	$(RUN_ENV) DATABASE_URL=$(DEMO_DATABASE_URL) $(BIN)/python manage.py createcachetable
 	$(RUN_ENV) DATABASE_URL=$(DEMO_DATABASE_URL) $(BIN)/python manage.py createsuperuser
 
 # The game against the Groq stand-in server, for playing without real keys, on its own database
