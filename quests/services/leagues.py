@@ -85,9 +85,10 @@ def league_credit(*, player_id: int, xp: int, at: datetime) -> None:
     if xp <= 0:
         return
     week = week_start(at)
-    if LeagueMember.objects.filter(player_id=player_id, week_starts_on=week).update(xp=F("xp") + xp, xp_at=at):
-        return
-    _join(player_id=player_id, week=week, xp=xp, at=at)
+    with transaction.atomic():  # a savepoint inside the caller's transaction; its own otherwise
+        if LeagueMember.objects.filter(player_id=player_id, week_starts_on=week).update(xp=F("xp") + xp, xp_at=at):
+            return
+        _join(player_id=player_id, week=week, xp=xp, at=at)
 
 
 def _join(*, player_id: int, week: date, xp: int, at: datetime) -> LeagueMember:
@@ -182,4 +183,5 @@ def league_recount(*, player: Player, at: datetime | None = None) -> None:
     if LeagueMember.objects.filter(player=player, week_starts_on=week).update(xp=total):
         return
     if total > 0:
-        _join(player_id=player.pk, week=week, xp=total, at=at)
+        with transaction.atomic():
+            _join(player_id=player.pk, week=week, xp=total, at=at)
