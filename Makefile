@@ -13,7 +13,7 @@ DEMO_FILES ?= $(CURDIR)/.demo
 # The development server runs with DEBUG on unless told otherwise; tests set their own.
 RUN_ENV := DEBUG=$${DEBUG:-true}
 
-.PHONY: setup run superuser test lint migrate stub demo bench reliability clean
+.PHONY: setup run superuser demo-superuser test lint migrate stub demo bench reliability clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "CosmosQuest needs Python 3.11 or newer (found %s)" % sys.version.split()[0])'
@@ -42,6 +42,12 @@ run: migrate
 superuser: migrate
 	$(RUN_ENV) $(BIN)/python manage.py createsuperuser
 
+# An admin login for `make demo`, in the demo's own database (`make superuser` writes the main one).
+demo-superuser: setup
+	$(RUN_ENV) DATABASE_URL=$(DEMO_DATABASE_URL) $(BIN)/python manage.py migrate --noinput
+	$(RUN_ENV) DATABASE_URL=$(DEMO_DATABASE_URL) $(BIN)/python manage.py createcachetable
+	$(RUN_ENV) DATABASE_URL=$(DEMO_DATABASE_URL) $(BIN)/python manage.py createsuperuser
+
 # The game against the Groq stand-in server, for playing without real keys, on its own database
 # (DEMO_DATABASE_URL). The stand-in's keys are the same every time: kept in the git-ignored
 # $(DEMO_FILES)-stub.json; $(DEMO_FILES)-keys.env gets them with the stand-in's URL at each start.
@@ -58,7 +64,7 @@ demo: setup
 	  set -a; . $(DEMO_FILES)-keys.env; DATABASE_URL=$(DEMO_DATABASE_URL); set +a; \
 	  $(RUN_ENV) $(BIN)/python manage.py keys import-env; \
 	  $(RUN_ENV) $(BIN)/python manage.py schedules_setup; \
-	  echo "CosmosQuest demo on http://$(HOST):$(PORT) against the Groq stand-in on port $(STUB_PORT) (database: $(DEMO_DATABASE_URL))"; \
+	  echo "CosmosQuest demo on http://$(HOST):$(PORT) against the Groq stand-in on port $(STUB_PORT) (database: $(DEMO_DATABASE_URL); admin login: 'make demo-superuser')"; \
 	  $(RUN_ENV) $(BIN)/python manage.py qcluster & QPID=$$!; \
 	  trap 'kill $$SPID $$QPID 2>/dev/null' EXIT INT TERM; \
 	  $(RUN_ENV) $(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)

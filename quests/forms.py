@@ -67,6 +67,12 @@ class SignupForm(UserCreationForm):
         self.fields["username"].help_text = f"Your callsign on the leaderboard. {RULES}"
         self.fields["username"].max_length = 64
 
+    def _get_validation_exclusions(self):
+        # The callsign rules (clean_username) replace the User model's username validator,
+        # which refuses the spaces a callsign may hold; uniqueness is still checked (case
+        # aside, by UserCreationForm and callsign_check) and held by the unique column.
+        return super()._get_validation_exclusions() | {"username"}
+
     def clean_username(self) -> str:
         username = super().clean_username()
         if username is None:  # already refused (taken, differing only in case)

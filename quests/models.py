@@ -88,6 +88,10 @@ class Player(models.Model):
     streak_days = models.PositiveIntegerField(default=0)
     best_streak = models.PositiveIntegerField(default=0)
     last_played_on = models.DateField(null=True, blank=True)
+    # A streak freeze, earned by a 7-day streak (one held at a time), covers one missed day
+    # (services.streaks); the day it last covered is shown on the profile's calendar.
+    streak_freeze_held = models.BooleanField(default=False)
+    streak_freeze_used_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -110,6 +114,8 @@ class RunSource(models.TextChoices):
     LIVE = "live", "Generated live"
     BUFFER = "buffer", "Generated ahead"
     ARCHIVE = "archive", "Archive transmission"
+    # A mission the player chose to fly again: practice, 0 XP (services.runs.run_replay).
+    REPLAY = "replay", "Practice replay"
 
 
 class FallbackReason(models.TextChoices):
@@ -121,6 +127,7 @@ class FallbackReason(models.TextChoices):
     LIMITED = "limited", "Live-mission limit reached"
     FAILED = "failed", "Generation failed"
     TIMEOUT = "timeout", "Not written in time"
+    REPEAT = "repeat", "The live mission was one the player had flown"
 
 
 class RunStatus(models.TextChoices):
@@ -148,9 +155,14 @@ class QuestRunQuerySet(models.QuerySet):
 class DailyMission(models.Model):
     """The mission of one day, shared by every player: generated ahead by a task, or taken
     from the archive when nothing was generated in time. Each player plays their own copy
-    (a QuestRun with options shuffled) once."""
+    (a QuestRun with options shuffled) once a day.
 
-    day = models.DateField(unique=True)
+    Variant 0 is everyone's daily. A player who has already flown its content gets the day's
+    first alternative (variant 1, 2, ...) they have not flown, from the archive, the same for
+    every such player (services.daily)."""
+
+    day = models.DateField()
+    variant = models.PositiveSmallIntegerField(default=0)
     quest = models.ForeignKey(Quest, on_delete=models.PROTECT, related_name="daily_missions")
     tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.CADET)
     source = models.CharField(max_length=16, choices=RunSource.choices)
@@ -160,13 +172,17 @@ class DailyMission(models.Model):
     archive_ref = models.CharField(max_length=32, blank=True)
     model = models.CharField(max_length=100, blank=True)
     request_id = models.UUIDField(null=True, blank=True)
+    # The content's identity (services.xp.content_key): players who flew it get an alternative.
+    content_key = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["-day"]
+        ordering = ["-day", "variant"]
+        constraints = [models.UniqueConstraint(fields=["day", "variant"], name="dailymission_one_per_day_variant")]
 
     def __str__(self) -> str:
-        return f"Daily mission of {self.day}: {self.title}"
+        alternative = f" (alternative {self.variant})" if self.variant else ""
+        return f"Daily mission of {self.day}{alternative}: {self.title}"
 
 
 class QuestRun(models.Model):
@@ -205,6 +221,10 @@ class QuestRun(models.Model):
     # The questions' identity (prompts and right answers), whatever the options' order: XP is
     # given for a mission's content once per player.
     content_key = models.CharField(max_length=64, blank=True)
+    # The player's streak once this run was answered: the daily's share card shows it.
+    streak_at_answer = models.PositiveIntegerField(null=True, blank=True)
+    # Seconds from serving to answering: the daily board's time, kept in a column its index orders by.
+    seconds_taken = models.PositiveIntegerField(null=True, blank=True)
 
     objects = QuestRunQuerySet.as_manager()
 
@@ -215,6 +235,14 @@ class QuestRun(models.Model):
             models.Index(fields=["player", "-answered_at"], name="questrun_player_history"),
             models.Index(fields=["created_at"], name="questrun_created"),
             models.Index(fields=["source", "created_at"], name="questrun_source_created"),
+            # What this player has flown on a quest (services.novelty), read by every hand-out.
+            models.Index(fields=["player", "quest", "content_key"], name="questrun_player_content"),
+            # A day's board: most correct answers, then the quickest (selectors.daily_leaderboard).
+            models.Index(
+                fields=["daily", "-correct_count", "seconds_taken", "answered_at", "id"],
+                condition=Q(status=RunStatus.ANSWERED, daily__isnull=False),
+                name="questrun_daily_board",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -234,6 +262,12 @@ class QuestRun(models.Model):
             models.UniqueConstraint(
                 fields=["player", "daily"], condition=Q(daily__isnull=False), name="questrun_one_daily_per_player"
             ),
+            # The buffer never queues two copies of one content (services.prefetch).
+            models.UniqueConstraint(
+                fields=["quest", "tier", "content_key"],
+                condition=Q(player__isnull=True, source=RunSource.BUFFER, status=RunStatus.READY) & ~Q(content_key=""),
+                name="questrun_buffer_unique_content",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -246,3 +280,9 @@ class QuestRun(models.Model):
     @property
     def is_perfect(self) -> bool:
         return self.correct_count == len(self.questions) and bool(self.questions)
+
+
+
+# The game's later features keep their models in modules of their own; Django finds them here.
+from quests.models_flight_school import ReviewAnswer, ReviewCard  # noqa: E402, F401
+from quests.models_leagues import LeagueGroup, LeagueMember, LeagueWeek  # noqa: E402, F401

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.views import LoginView, LogoutView
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
-from django.views.decorators.cache import never_cache
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from cosmosquest.security import client_ip
-from quests import selectors
+from quests import selectors, selectors_flight_school, selectors_leagues
 from quests.conf import game_settings
 from quests.forms import AnswerForm, CallsignForm, SignupForm
 from quests.models import FallbackReason, Quest, QuestRun, RunStatus, Tier
-from quests.services.daily import daily_start, daily_today
 from quests.services.grading import GradingError, RunAlreadyAnswered, RunNotReady, run_grade
 from quests.services.live import LiveState, fallback_at, live_settle, live_state
 from quests.services.players import (
@@ -30,12 +30,16 @@ from quests.services.players import (
     player_rename,
     player_sign_up,
 )
-from quests.services.runs import run_start
+from quests.services.runs import NotReplayable, run_replay, run_start
 from quests.services.scoring import PERFECT_BONUS, RANKS, XP_PER_CORRECT, rank_for, tier_unlocked, tiers_for
+from quests.services.share_card import share_card, share_token
 
 # Answers and callsigns that need another try are kept here across the redirect, so every
 # POST ends in a redirect and the browser's back button never lands on a POST response.
 DRAFT_KEY = "quests_draft"
+# The run whose answers earned a promotion, and the rank it left: its result page shows the
+# rank just completed as a full bar beside the new one (whose bar starts empty).
+PROMOTED_KEY = "quests_promoted"
 
 
 def problem(request: HttpRequest, *, status: int, title: str, message: str, run: QuestRun | None = None) -> HttpResponse:
@@ -64,6 +68,16 @@ def _not_found(request: HttpRequest) -> HttpResponse:
     )
 
 
+FAVICON = Path(__file__).resolve().parent.parent / "static" / "quests" / "favicon.ico"
+
+
+@require_safe
+@cache_control(public=True, max_age=86400)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page links to; the pages link the SVG."""
+    return HttpResponse(FAVICON.read_bytes(), content_type="image/x-icon")
+
+
 @require_safe  # HEAD too: uptime monitors probe the home page with it
 def star_map(request: HttpRequest) -> HttpResponse:
     player = player_current(request)
@@ -90,6 +104,7 @@ def quest_detail(request: HttpRequest, number: int) -> HttpResponse:
         open_run = QuestRun.objects.filter(
             player=player, quest=quest, status__in=[RunStatus.PENDING, RunStatus.READY], daily__isnull=True
         ).first()
+    flown, flown_total = selectors.flown_missions(player=player, quest=quest)
     context = {
         "quest": quest,
         "player": player,
@@ -97,8 +112,29 @@ def quest_detail(request: HttpRequest, number: int) -> HttpResponse:
         "tiers": tiers_for(player.xp if player else 0),
         "badges": selectors.quest_badges(player=player, quest=quest),
         "xp_cap": game_settings().xp_cap_per_quest_per_day,
+        "xp_left": selectors.xp_left_today(player=player, quest=quest),
+        "flown": flown,
+        "flown_total": flown_total,
+        "archive_counts": selectors.archive_new_counts(player=player, quest=quest),
     }
     return render(request, "quests/quest_detail.html", context)
+
+
+@require_POST
+def quest_replay(request: HttpRequest, number: int) -> HttpResponse:
+    """Fly a mission of the log again, on purpose: practice, 0 XP (said on the button and the mission)."""
+    player = player_current(request)
+    try:
+        run_id = int(request.POST.get("run", ""))
+    except ValueError:
+        run_id = 0
+    try:
+        if player is None:
+            raise NotReplayable("There is no flown mission with that number in your log.")
+        run = run_replay(player=player, run_id=run_id)
+    except NotReplayable as exc:
+        return problem(request, status=404, title="Mission not found", message=str(exc))
+    return redirect("quests:run_detail", pk=run.pk)
 
 
 @require_POST
@@ -153,7 +189,14 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         form = AnswerForm(questions=run.questions)
     # A run still pending here is past its deadline: the archive mission it holds is shown.
     reason = FallbackReason.TIMEOUT if run.status == RunStatus.PENDING else run.fallback_reason
-    context = {"run": run, "quest": run.quest, "form": form, "archive": state == LiveState.ARCHIVE, "reason": reason}
+    context = {
+        "run": run,
+        "quest": run.quest,
+        "form": form,
+        "archive": state == LiveState.ARCHIVE,
+        "reason": reason,
+        "practice": selectors.run_is_practice(run=run),
+    }
     return render(request, "quests/run.html", context)
 
 
@@ -204,7 +247,25 @@ def run_answer(request: HttpRequest, pk: int) -> HttpResponse:
         return problem(request, status=exc.status, title=exc.title, message=str(exc), run=run)
     if graded.promoted:
         messages.success(request, f"Promotion! You have been promoted to {graded.rank_after}.")
+        request.session[PROMOTED_KEY] = {"run": run.pk, "from": graded.rank_before}
+    if graded.freeze_used:
+        messages.info(request, "Your streak freeze covered the day you missed: your streak goes on.")
+    if graded.freeze_earned:
+        messages.success(request, "Seven days in a row: you earned a streak freeze. It covers one missed day.")
+    if graded.review_cards:
+        messages.info(
+            request,
+            f"{graded.review_cards} missed question{'s' if graded.review_cards > 1 else ''} will come back "
+            "in Flight school tomorrow.",
+        )
     return redirect("quests:run_result", pk=run.pk)
+
+
+def share_context(request: HttpRequest, run: QuestRun) -> dict:
+    """The share card of an answered daily run: its text, with the public link that previews it."""
+    card = share_card(run)
+    url = request.build_absolute_uri(reverse("quests:daily_share", args=[share_token(run)]))
+    return {"card": card, "url": url, "text": card.text(url)}
 
 
 def _already_answered(request: HttpRequest, run: QuestRun) -> HttpResponse:
@@ -238,14 +299,17 @@ def run_result(request: HttpRequest, pk: int) -> HttpResponse:
         }
         for i, q in enumerate(run.questions, start=1)
     ]
+    promoted = request.session.pop(PROMOTED_KEY, None)
     context = {
         "run": run,
         "quest": run.quest,
         "player": player,
         "review": review,
         "rank": rank_for(player.xp),
+        "rank_completed": promoted["from"] if promoted and promoted.get("run") == run.pk else None,
         "next_quest": selectors.next_quest(player=player, after=run.quest),
         "daily_position": selectors.daily_position(run=run) if run.daily_id else None,
+        "share": share_context(request, run) if run.daily_id else None,
     }
     return render(request, "quests/result.html", context)
 
@@ -256,27 +320,6 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
     rows = [{"player": p, "rank": rank_for(p.xp)} for p in selectors.leaderboard()]
     position = selectors.player_position(player=player) if player else None
     return render(request, "quests/leaderboard.html", {"rows": rows, "player": player, "position": position})
-
-
-@require_GET
-def daily(request: HttpRequest) -> HttpResponse:
-    player = player_current(request)
-    mission = daily_today()
-    context = {
-        "player": player,
-        "mission": mission,
-        "my_run": selectors.daily_run(mission=mission, player=player),
-        "rows": selectors.daily_leaderboard(mission=mission),
-        "today": timezone.localdate(),
-    }
-    return render(request, "quests/daily.html", context)
-
-
-@require_POST
-def daily_launch(request: HttpRequest) -> HttpResponse:
-    player = player_current_or_create(request)
-    run = daily_start(player=player)
-    return redirect("quests:run_detail", pk=run.pk)
 
 
 @require_http_methods(["GET", "POST"])
@@ -310,6 +353,9 @@ def profile(request: HttpRequest) -> HttpResponse:
         "streak": selectors.player_streak(player=player) if player else 0,
         "calendar": selectors.play_calendar(player=player) if player else [],
         "badges": selectors.player_badges(player=player) if player else [],
+        "freeze": selectors.streak_freeze(player=player) if player else None,
+        "league": selectors_leagues.league_view(player=player) if player else None,
+        "reviews_due": selectors_flight_school.due_count(player=player),
         "ranks": RANKS,
         "xp_per_correct": XP_PER_CORRECT,
         "perfect_bonus": PERFECT_BONUS,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from quests.models import Player, Quest, QuestRun, RunSource, RunStatus
 from quests.services.archive import library
+from quests.services.xp import content_key
 
 
 def archive_content(quest_number: int = 1, index: int = 0) -> dict:
@@ -26,6 +29,18 @@ def archive_raw(ref: str) -> dict:
     raise LookupError(ref)
 
 
+def mission_reply(quest_number: int = 1, n: int = 0, *, index: int = 0) -> dict:
+    """A reply for the Groq stand-in to send (GroqStub.enqueue): a valid mission whose content
+    is its own for each `n` (an archive mission with numbered questions)."""
+    content = archive_content(quest_number, index)
+    content = {
+        **content,
+        "title": f"{content['title']} ({n})",
+        "questions": [{**q, "prompt": f"{q['prompt']} (log {n})"} for q in content["questions"]],
+    }
+    return {"content": json.dumps(content)}
+
+
 def make_run(
     *,
     quest_number: int = 1,
@@ -43,6 +58,7 @@ def make_run(
         title=content["title"],
         briefing=content["briefing"],
         questions=content["questions"],
+        content_key=content_key(content["questions"]),
     )
 
 

@@ -7,7 +7,6 @@ stays invalid, so a player always gets a mission.
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -51,18 +50,6 @@ def library() -> dict[int, tuple[ArchiveEntry, ...]]:
 
 def archive_entries(*, quest_number: int, tier: str = Tier.CADET) -> list[ArchiveEntry]:
     return [e for e in library().get(quest_number, ()) if e.tier == tier]
-
-
-def archive_pick(
-    *, quest_number: int, seen_refs: set[str], tier: str = Tier.CADET, rng: random.Random | None = None
-) -> ArchiveEntry:
-    """An entry of this quest and tier the player has not seen yet; when all are seen, any entry."""
-    rng = rng or random.Random()
-    entries = archive_entries(quest_number=quest_number, tier=tier)
-    if not entries:
-        raise LookupError(f"The archive has no {tier} runs for quest {quest_number}.")
-    fresh = [e for e in entries if e.ref not in seen_refs]
-    return rng.choice(fresh or entries)
 
 
 def archive_shortfall() -> dict[tuple[int, str], int]:

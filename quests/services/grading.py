@@ -10,7 +10,10 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from quests.models import Player, QuestRun, RunStatus
-from quests.services.scoring import rank_for, run_xp, streak_after
+from quests.services.flight_school import cards_from_run
+from quests.services.leagues import league_credit, leagues_close_due
+from quests.services.scoring import rank_for, run_xp
+from quests.services.streaks import state_of, streak_on_play
 from quests.services.xp import xp_credit
 
 
@@ -45,6 +48,9 @@ class Graded:
     xp: int  # what counted; run.xp_earned is what the score earned
     rank_before: str
     rank_after: str
+    freeze_earned: bool = False
+    freeze_used: bool = False
+    review_cards: int = 0  # missed questions sent to flight school
 
     @property
     def promoted(self) -> bool:
@@ -73,11 +79,15 @@ def run_grade(*, run_id: int, player: Player, answers: list[int]) -> Graded:
     correct = sum(1 for a, q in zip(answers, run.questions, strict=True) if a == q["answer"])
     now = timezone.now()
     today = timezone.localdate(now)
+    # A league week that is over is closed before any XP of the new one counts (its own
+    # transaction: it writes many players' standings, never under one player's lock).
+    leagues_close_due(now=now)
     with transaction.atomic():
         # Lock the player row first: concurrent submissions queue here, and the conditional
         # update below lets exactly one of them through.
         locked = Player.objects.select_for_update().get(pk=player.pk)
-        streak = streak_after(last_played_on=locked.last_played_on, streak_days=locked.streak_days, today=today)
+        update = streak_on_play(state=state_of(locked), today=today)
+        streak = update.state.days
         earned = run_xp(correct=correct, total=len(run.questions), streak_days=streak, tier=run.tier)
         xp, note = xp_credit(player_id=player.pk, run=run, earned=earned, at=now)
         done = QuestRun.objects.filter(pk=run.pk, player=player, status=RunStatus.READY).update(
@@ -88,6 +98,8 @@ def run_grade(*, run_id: int, player: Player, answers: list[int]) -> Graded:
             xp_awarded=xp,
             xp_note=note,
             answered_at=now,
+            streak_at_answer=streak,
+            seconds_taken=max(0, int((now - run.served_at).total_seconds())) if run.served_at else None,
         )
         if not done:
             raise RunAlreadyAnswered("You have already answered this mission; its result is in your log.")
@@ -100,7 +112,11 @@ def run_grade(*, run_id: int, player: Player, answers: list[int]) -> Graded:
             streak_days=streak,
             best_streak=Greatest(F("best_streak"), streak),
             last_played_on=today,
+            streak_freeze_held=update.state.freeze_held,
+            streak_freeze_used_on=update.state.freeze_used_on,
         )
+        cards = cards_from_run(run=run, answers=answers, player_id=player.pk, today=today)
+        league_credit(player_id=player.pk, xp=xp, at=now)
     run.refresh_from_db()
     return Graded(
         run=run,
@@ -108,4 +124,7 @@ def run_grade(*, run_id: int, player: Player, answers: list[int]) -> Graded:
         xp=xp,
         rank_before=rank_for(locked.xp).name,
         rank_after=rank_for(locked.xp + xp).name,
+        freeze_earned=update.freeze_earned,
+        freeze_used=update.freeze_used,
+        review_cards=cards,
     )

@@ -25,6 +25,8 @@ from quests.services.content import content_fields
 from quests.services.generation import generate_content, tier_config
 from quests.services.headroom import live_headroom
 from quests.services.limits import live_take
+from quests.services.novelty import has_flown
+from quests.services.prefetch import buffer_keep
 
 logger = logging.getLogger("quests")
 
@@ -121,26 +123,60 @@ def live_write(*, run_id: int, rng: random.Random | None = None) -> str:
         # archive mission already. Spending quota now would only fill the buffer under pressure.
         live_fall_back(run_id=run_id, reason=FallbackReason.TIMEOUT)
         return "timeout"
-    generated = generate_content(quest=run.quest, purpose="quest", tier=run.tier, rng=rng)
-    if generated is None:
-        live_fall_back(run_id=run_id, reason=FallbackReason.FAILED, note="live generation unavailable")
-        return "failed"
-    content = {
-        **content_fields(generated.content, rng=rng),
-        "model": generated.model,
-        "request_id": generated.request_id,
-        "generation_note": generated.note,
-    }
+    content, reason = _content_new_to_player(run=run, deadline=deadline, rng=rng)
+    if content is None:
+        note = "live generation unavailable" if reason == FallbackReason.FAILED else ""
+        live_fall_back(run_id=run_id, reason=reason, note=note)
+        return "failed" if reason == FallbackReason.FAILED else "repeat"
     written = QuestRun.objects.filter(
         pk=run_id, status=RunStatus.PENDING, claimed_at=claimed_at, created_at__gt=timezone.now() - deadline
     ).update(status=RunStatus.READY, served_at=timezone.now(), archive_ref="", fallback_reason="", **content)
     if written:
         return "live"
     # Too late for its player, who is shown the archive mission by now: the next player gets it.
-    QuestRun.objects.create(quest=run.quest, tier=run.tier, source=RunSource.BUFFER, status=RunStatus.READY, **content)
+    buffer_keep(quest=run.quest, tier=run.tier, fields=content)
     live_fall_back(run_id=run_id, reason=FallbackReason.TIMEOUT)
     logger.info("live run %s: written after its deadline, kept as a buffered run", run_id)
     return "buffered"
+
+
+# One more call when the model repeats a mission its player has flown (the repeat is kept for
+# the buffer, where other players can have it).
+REPEAT_RETRIES = 1
+
+
+def _content_new_to_player(
+    *, run: QuestRun, deadline: timedelta, rng: random.Random | None
+) -> tuple[dict | None, str]:
+    """(run fields, "") for a live mission its player has not flown; (None, reason) to serve the
+    archive mission the run holds instead: FAILED when the pool wrote nothing valid, REPEAT when
+    the model wrote only missions the player has flown and the archive mission is new to them.
+    When that one is flown too, the live mission is served after all: practice, 0 XP."""
+    content: dict | None = None
+    for _attempt in range(1 + REPEAT_RETRIES):
+        generated = generate_content(quest=run.quest, purpose="quest", tier=run.tier, rng=rng)
+        if generated is None:
+            return (content, "") if content is not None and _held_is_flown(run) else (None, FallbackReason.FAILED)
+        content = {
+            **content_fields(generated.content, rng=rng),
+            "model": generated.model,
+            "request_id": generated.request_id,
+            "generation_note": generated.note,
+        }
+        if not has_flown(player_id=run.player_id, key=content["content_key"], except_run_id=run.pk):
+            return content, ""
+        logger.info("live run %s: the model repeated a mission its player has flown", run.pk)
+        buffer_keep(quest=run.quest, tier=run.tier, fields=content)
+        if timezone.now() >= run.created_at + deadline:
+            break
+    if _held_is_flown(run):
+        return content, ""
+    return None, FallbackReason.REPEAT
+
+
+def _held_is_flown(run: QuestRun) -> bool:
+    """Whether the archive mission a pending run holds is one its player has flown already."""
+    return has_flown(player_id=run.player_id, key=run.content_key, except_run_id=run.pk)
 
 
 def live_fall_back(*, run_id: int, reason: str, note: str = "") -> bool:

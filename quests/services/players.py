@@ -10,6 +10,8 @@ from django.db.models.functions import Greatest
 
 from quests.models import Player, QuestRun, RunStatus
 from quests.services.callsigns import InvalidCallsign, callsign_clean, callsign_generate, callsign_key
+from quests.services.flight_school import reviews_merge
+from quests.services.leagues import league_leave, league_recount
 from quests.services.xp import xp_credit
 
 SESSION_KEY = "quests_player_id"
@@ -137,10 +139,10 @@ def player_claim_guest(*, user: AbstractBaseUser, guest_id: int | None) -> Playe
             Player.objects.filter(pk=guest.pk).update(user=user)
             guest.user = user
             return guest
-        # One daily run per player and day: the guest's copy of a daily the account played
-        # stays in the log as an ordinary run (it earns nothing again: same content).
-        account_dailies = QuestRun.objects.filter(player=existing, daily__isnull=False).values("daily")
-        QuestRun.objects.filter(player=guest, daily__in=account_dailies).update(daily=None)
+        # One daily run per player and day: the guest's copy of a day's daily the account played
+        # stays in the log as an ordinary run (it earns nothing again when it is the same content).
+        account_days = QuestRun.objects.filter(player=existing, daily__isnull=False).values("daily__day")
+        QuestRun.objects.filter(player=guest, daily__day__in=account_days).update(daily=None)
         moved = list(
             QuestRun.objects.filter(player=guest, status=RunStatus.ANSWERED).order_by("answered_at", "pk")
         )
@@ -152,6 +154,7 @@ def player_claim_guest(*, user: AbstractBaseUser, guest_id: int | None) -> Playe
                 xp_awarded=credit, xp_note=note if run.xp_awarded else run.xp_note
             )
             xp += credit
+        xp += reviews_merge(guest=guest, account=existing)
         newer = guest.last_played_on and (not existing.last_played_on or guest.last_played_on > existing.last_played_on)
         Player.objects.filter(pk=existing.pk).update(
             xp=F("xp") + xp,
@@ -159,8 +162,11 @@ def player_claim_guest(*, user: AbstractBaseUser, guest_id: int | None) -> Playe
             perfect_runs=F("perfect_runs") + guest.perfect_runs,
             correct_answers=F("correct_answers") + guest.correct_answers,
             best_streak=Greatest(F("best_streak"), guest.best_streak),
+            streak_freeze_held=existing.streak_freeze_held or guest.streak_freeze_held,
             **({"streak_days": guest.streak_days, "last_played_on": guest.last_played_on} if newer else {}),
         )
+        league_leave(player=guest)
         guest.delete()
         existing.refresh_from_db()
+        league_recount(player=existing)
         return existing

@@ -3,6 +3,10 @@
 The buffer holds cadet missions, the tier every player can fly and the one most played;
 officer and commander missions are written on launch (or come from the archive).
 
+The buffer never queues two copies of one content: a unique index on the unserved buffered
+runs' (quest, tier, content key) refuses the second, even from two refills at once, and a
+refill whose mission is already queued does not count as a fill.
+
 Prefetch yields to players: it runs only while the pool has clear headroom for the quest's
 model, makes at most `refills_per_run` runs per task, and stops at the first sign of
 pressure (an exhausted pool or invalid output) instead of waiting.
@@ -14,7 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -27,15 +31,25 @@ from quests.services.headroom import pool_headroom
 
 logger = logging.getLogger("quests")
 
+# A quest whose missions come back already queued this many times in one refill waits for the
+# next refill: the model is repeating itself, and more calls would mostly buy more copies.
+DUPLICATES_PER_QUEST = 2
+
 
 @dataclass
 class RefillReport:
     created: dict[int, int] = field(default_factory=dict)  # quest number -> runs made
     stopped: str = ""  # why the refill stopped early, if it did
+    duplicates: dict[int, int] = field(default_factory=dict)  # quest number -> missions already queued
 
     @property
     def total(self) -> int:
         return sum(self.created.values())
+
+    @property
+    def calls(self) -> int:
+        """Missions written, duplicates included: what the refill cost the pool."""
+        return self.total + sum(self.duplicates.values())
 
 
 def buffer_levels() -> dict[int, int]:
@@ -62,7 +76,9 @@ def buffer_refill(*, quest_ids: list[int] | None = None, max_runs: int | None = 
         key=lambda item: (item[0], item[1].number),
     )
     fallback_model = default_model()
-    while wanted and report.total < cap:
+    # The cap counts missions written, duplicates too: a model that repeats itself cannot make
+    # one refill spend the pool without bound.
+    while wanted and report.calls < cap:
         level, quest = wanted.pop(0)
         headroom = pool_headroom(model=tier_config(quest=quest, tier=Tier.CADET).model or fallback_model)
         # Strictly more than the reserved share must be free: players keep at least that much.
@@ -73,23 +89,35 @@ def buffer_refill(*, quest_ids: list[int] | None = None, max_runs: int | None = 
         if generated is None:
             report.stopped = f"quest {quest.number}: no valid run from the pool"
             break
-        QuestRun.objects.create(
-            quest=quest,
-            tier=Tier.CADET,
-            source=RunSource.BUFFER,
-            status=RunStatus.READY,
+        fields = {
             **content_fields(generated.content),
-            model=generated.model,
-            request_id=generated.request_id,
-            generation_note=generated.note,
-        )
-        report.created[quest.number] = report.created.get(quest.number, 0) + 1
-        if level + 1 < conf.buffer_size:
-            wanted.append((level + 1, quest))
+            "model": generated.model,
+            "request_id": generated.request_id,
+            "generation_note": generated.note,
+        }
+        if buffer_keep(quest=quest, tier=Tier.CADET, fields=fields):
+            report.created[quest.number] = report.created.get(quest.number, 0) + 1
+            level += 1
+        else:
+            report.duplicates[quest.number] = report.duplicates.get(quest.number, 0) + 1
+        if level < conf.buffer_size and report.duplicates.get(quest.number, 0) < DUPLICATES_PER_QUEST:
+            wanted.append((level, quest))
             wanted.sort(key=lambda item: (item[0], item[1].number))
     if report.stopped:
         logger.info("buffer refill stopped early: %s", report.stopped)
     return report
+
+
+def buffer_keep(*, quest: Quest, tier: str, fields: dict) -> bool:
+    """Queue a written mission for the next player; False when a copy of its content is queued
+    already (the unique index decides, so two writers at once keep one)."""
+    try:
+        with transaction.atomic():
+            QuestRun.objects.create(quest=quest, tier=tier, source=RunSource.BUFFER, status=RunStatus.READY, **fields)
+    except IntegrityError:
+        logger.info("quest %s: a copy of this %s mission is already in the buffer", quest.number, tier)
+        return False
+    return True
 
 
 def refill_request(*, quest: Quest) -> bool:

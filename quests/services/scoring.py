@@ -1,9 +1,8 @@
-"""XP, ranks and streaks: the game's numbers in one place."""
+"""XP and ranks: the game's numbers in one place (streaks: services.streaks)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
 
 from quests.models import Tier
 
@@ -69,22 +68,6 @@ def rank_for(xp: int) -> Rank:
         next_name=nxt[1] if nxt else None,
         next_at=nxt[0] if nxt else None,
     )
-
-
-def streak_after(*, last_played_on: date | None, streak_days: int, today: date) -> int:
-    """Days in a row with at least one answered run, counting today."""
-    if last_played_on == today:
-        return max(streak_days, 1)
-    if last_played_on == today - timedelta(days=1):
-        return streak_days + 1
-    return 1
-
-
-def streak_current(*, last_played_on: date | None, streak_days: int, today: date) -> int:
-    """The streak as it stands today: kept while the player played today or yesterday."""
-    if last_played_on is None or last_played_on < today - timedelta(days=1):
-        return 0
-    return streak_days
 
 
 def run_xp(*, correct: int, total: int, streak_days: int, tier: str = Tier.CADET) -> int:

@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.quests_fixtures import make_run, seeded  # noqa: F401
+from tests.quests_fixtures import make_run, mission_reply, seeded  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("seeded")]
 
@@ -28,8 +28,11 @@ def test_it_shows_buffer_levels(settings):
 
 def test_it_refills_on_demand(pool_factory, settings):
     settings.QUESTS = {"buffer_size": 2}
-    pool_factory(orgs=2)
-    assert "Generated 2 run(s)" in run("refill", "--quest", "4")
+    pool = pool_factory(orgs=2)
+    for n in (1, 1, 2):  # the model writes one mission twice: the copy is left out, not a fill
+        pool.stub.enqueue(mission_reply(4, n))
+    out = run("refill", "--quest", "4")
+    assert "Left out 1 mission(s) already in the buffer" in out and "Generated 2 run(s)" in out
     with pytest.raises(CommandError, match="No quest number 9"):
         run("refill", "--quest", "9")
 

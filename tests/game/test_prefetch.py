@@ -13,14 +13,16 @@ from quests.services.headroom import pool_headroom
 from quests.services.prefetch import buffer_levels, buffer_refill, refill_request
 from quests.services.runs import run_start
 from tests.conftest import MODEL
-from tests.quests_fixtures import make_run, seeded  # noqa: F401
+from tests.quests_fixtures import make_run, mission_reply, seeded  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("seeded")]
 
 
 def test_refill_fills_each_buffer_to_its_size_within_the_cap(pool_factory, settings):
     settings.QUESTS = {"buffer_size": 2, "refills_per_run": 7}
-    pool_factory(orgs=2)
+    pool = pool_factory(orgs=2, limits={"rpm": 1000, "rpd": 100000, "tpm": 10**6, "tpd": 10**7})
+    for n in range(10):  # a distinct mission for each call
+        pool.stub.enqueue(mission_reply(1, n))
     report = buffer_refill()
     assert report.total == 7
     levels = buffer_levels()
@@ -112,6 +114,8 @@ def test_ensure_schedules_is_idempotent(settings):
 
 def test_the_refill_task_reports_what_it_did(pool_factory, settings):
     settings.QUESTS = {"buffer_size": 1}
-    pool_factory(orgs=2)
-    assert tasks.refill_buffers() == {"created": {1: 1, 2: 1, 3: 1, 4: 1, 5: 1}, "stopped": ""}
+    pool = pool_factory(orgs=2)
+    for n in range(5):
+        pool.stub.enqueue(mission_reply(1, n))
+    assert tasks.refill_buffers() == {"created": {1: 1, 2: 1, 3: 1, 4: 1, 5: 1}, "duplicates": {}, "stopped": ""}
     assert tasks.refill_quest(Quest.objects.get(number=3).pk)["created"] == {}

@@ -9,7 +9,8 @@ import random
 import pytest
 
 from quests.models import Tier
-from quests.services.archive import MIN_RUNS, archive_entries, archive_pick, library, shuffled_questions
+from quests.services.archive import MIN_RUNS, archive_entries, library, shuffled_questions
+from quests.services.novelty import archive_choose, entry_key
 from quests.services.schema import InvalidRun, parse_reply, validate_content
 from tests.quests_fixtures import archive_content
 
@@ -115,14 +116,15 @@ def test_the_archive_covers_every_tier_of_every_quest():
             refs.add(entry.ref)
 
 
-def test_archive_pick_prefers_runs_the_player_has_not_seen():
+def test_the_archive_choice_prefers_runs_the_player_has_not_flown():
     entries = archive_entries(quest_number=1)
-    seen = {e.ref for e in entries[:-1]}
-    assert archive_pick(quest_number=1, seen_refs=seen).ref == entries[-1].ref
-    # All seen: any entry, never an error.
-    assert archive_pick(quest_number=1, seen_refs={e.ref for e in entries}).quest_number == 1
+    flown = {entry_key(e) for e in entries[:-1]}
+    assert archive_choose(player_id=None, quest_number=1, tier=Tier.CADET, flown=flown)[0].ref == entries[-1].ref
+    # All flown: an entry all the same (practice), never an error.
+    entry, new = archive_choose(player_id=None, quest_number=1, tier=Tier.CADET, flown={entry_key(e) for e in entries})
+    assert entry.quest_number == 1 and not new
     # Each tier picks from its own shelf.
-    assert archive_pick(quest_number=1, tier=Tier.COMMANDER, seen_refs=set()).tier == Tier.COMMANDER
+    assert archive_choose(player_id=None, quest_number=1, tier=Tier.COMMANDER, flown=set())[0].tier == Tier.COMMANDER
 
 
 def test_shuffled_questions_keep_the_right_answer():

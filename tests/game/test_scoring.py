@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from quests.services.scoring import PERFECT_BONUS, RANKS, XP_PER_CORRECT, rank_for, run_xp, streak_after
+from quests.services.scoring import PERFECT_BONUS, RANKS, XP_PER_CORRECT, rank_for, run_xp
+from quests.services.streaks import StreakState, streak_on_play
+
+
+def streak_after(*, last_played_on, streak_days, today):
+    return streak_on_play(state=StreakState(streak_days, last_played_on, False, None), today=today).state.days
 
 
 def test_ranks_run_from_cadet_to_fleet_admiral():

@@ -172,6 +172,14 @@ class Engine:
             b = self.buckets[(org, model, tier)] = self.limiter(limits, self.window, self.day)
         return b
 
+    @staticmethod
+    def _asks_flex(raw: bytes) -> bool:
+        try:
+            payload = json.loads(raw or b"null")
+        except ValueError:
+            return False
+        return isinstance(payload, dict) and payload.get("service_tier") == "flex"
+
     def _cached_tokens(self, org: str, messages: list, now: float) -> int:
         """Tokens of the leading messages this organization sent in the same order within the
         cache's lifetime (Groq's prompt caching: they do not count towards the limits)."""
@@ -224,6 +232,8 @@ class Engine:
         org = self.keys.get(key or "")
         if org is None or key in self.revoked:
             return errors.invalid_key()
+        if self._asks_flex(raw) and not self.orgs.get(org, {}).get("flex"):
+            return errors.service_tier_unavailable("flex")  # refused before anything else: no script used
         script = self._pop_script(key)
         delay, scripted_content = self.latency, None
         if script is not None:
@@ -254,8 +264,6 @@ class Engine:
         tier = payload.get("service_tier") or "on_demand"
         if tier not in ("on_demand", "flex", "auto"):
             return errors.bad_request(f"'service_tier' : value must be one of on_demand, flex, auto, not {tier!r}")
-        if tier == "flex" and not self.orgs.get(org, {}).get("flex"):
-            return errors.service_tier_unavailable(tier)
         tier = "flex" if tier == "flex" else "on_demand"
         if tier == "flex" and script is None and self.faults["flex_capacity_rate"] > 0 \
                 and self.fault_rng.random() < self.faults["flex_capacity_rate"]:

@@ -61,6 +61,9 @@ class Command(BaseCommand):
                 raise CommandError(f"No quest number {', '.join(map(str, missing))}.")
             quest_ids = list(found.values())
         report = buffer_refill(quest_ids=quest_ids, max_runs=max_runs)
+        if report.duplicates:
+            copies = sum(report.duplicates.values())
+            self.stdout.write(f"Left out {copies} mission(s) already in the buffer (not counted as fills).")
         if report.total:
             made = ", ".join(f"quest {number}: {count}" for number, count in sorted(report.created.items()))
             self.stdout.write(f"Generated {report.total} run(s) ({made}).")
