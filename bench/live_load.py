@@ -257,10 +257,11 @@ def instance(*, broker: str, redis_url: str, orgs: int, latency: float, web_port
     redis = {"REDIS_URL": redis_url} if broker == "redis" else {}
     if redis:
         subprocess.run(["redis-cli", "-u", redis_url, "flushdb"], check=True, capture_output=True)
-    configure_environment(
-        "postgres", name=db_name, QUESTS_BUFFER_SIZE="0", QUESTS_REFILL_ON_SERVE="false",
-        BEHIND_TLS_PROXY="true", SESSION_COOKIE_SECURE="false", CSRF_COOKIE_SECURE="false", **redis, **extra,
-    )
+    # Prefetch off unless the caller turns it on (the abuse bench's buffered hand-outs do).
+    configure_environment("postgres", name=db_name, **{
+        "QUESTS_BUFFER_SIZE": "0", "QUESTS_REFILL_ON_SERVE": "false", "BEHIND_TLS_PROXY": "true",
+        "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false", **redis, **extra,
+    })
     create_database("postgres")
     manage("collectstatic", "--noinput", "-v0")
     with tempfile.TemporaryDirectory() as tmp:

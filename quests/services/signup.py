@@ -56,7 +56,10 @@ def challenge_problem(*, token: str, honeypot: str, now: float | None = None) ->
         shown, nonce = float(data["shown"]), str(data["nonce"])
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         return STALE
-    if (now or time.time()) - shown < conf.signup_min_seconds:
+    age = (now or time.time()) - shown
+    if age > conf.signup_max_age_seconds:
+        return STALE
+    if age < conf.signup_min_seconds:
         return TOO_QUICK
     once = Limit("signup.token", nonce, Rate(count=1, seconds=conf.signup_max_age_seconds))
     try:
