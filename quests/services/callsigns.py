@@ -88,7 +88,7 @@ def skeleton(text: str) -> str:
 def callsign_key(callsign: str) -> str:
     """The identity of a callsign: skeleton of the case-folded text, repeated until stable,
     because a prototype may be upper case (`0` → `O`) and a folded letter may have a prototype."""
-    key = unicodedata.normalize("NFKC", strip_default_ignorable(callsign))
+    key = unicodedata.normalize("NFKC", callsign)
     for _ in range(5):
         folded = skeleton(key.casefold())
         if folded == key:
@@ -105,13 +105,11 @@ def _is_allowed(ch: str) -> bool:
 def callsign_clean(value: str) -> str:
     """The callsign as it will be stored (NFKC, single spaces), or InvalidCallsign with a
     message for the player. Default-ignorable characters (variation selectors, joiners, fillers,
-    bidi controls) never pass, before or after normalization."""
-    ignorable = default_ignorable()
-    if any(ch in ignorable for ch in value or ""):
+    bidi controls) never pass."""
+    # Checked before normalizing: NFKC keeps them (and makes none from other characters).
+    if any(ch in default_ignorable() for ch in value or ""):
         raise InvalidCallsign(INVISIBLE)
     text = unicodedata.normalize("NFKC", " ".join((value or "").split()))
-    if any(ch in ignorable for ch in text):
-        raise InvalidCallsign(INVISIBLE)
     if not MIN_LENGTH <= len(text) <= MAX_LENGTH or not all(_is_allowed(ch) for ch in text):
         raise InvalidCallsign(RULES)
     # Starts with a letter or digit; ends with one too, or with the accent of one.
