@@ -344,7 +344,7 @@ def guesses(site: Instance, make: Callable[[], Browser]) -> int:
     for attempt in range(60):
         browser = make()
         status = browser.post("/accounts/login/", {**browser.form("/accounts/login/"),
-                                                  "username": f"user{attempt % 30}", "password": f"guess{attempt}"})
+                                                  "username": f"user{attempt % 30}", "password": f"guess{attempt}"}).status_code
         checked += status != 429
         browser.close()
     return checked
