@@ -21,7 +21,6 @@ from django.core.management import call_command
 from django.db import connection
 
 from cosmosquest import throttle
-
 from tests.ops.test_deploy import manage, production_env
 
 ROOT = Path(__file__).resolve().parents[2]

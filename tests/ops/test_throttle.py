@@ -50,6 +50,7 @@ def clock(monkeypatch):
     import time
 
     import limits.storage.redis
+
     import cosmosquest.cache
 
     now = [time.time()]
