@@ -39,7 +39,7 @@ def _get(name: str, default, cast):
             float: "a number",
             _bool: "true or false",
             _rate: "a rate such as 5/h (a count per s, m, h or d)",
-            _networks: "a comma-separated list of addresses or networks such as 127.0.0.1,10.0.0.0/8",
+            _proxies: "a comma-separated list of addresses or networks such as 127.0.0.1,10.0.0.0/8",
         }.get(cast, "valid")
         raise ImproperlyConfigured(f"{name}={raw!r} is not {expected}.") from None
 
@@ -60,7 +60,7 @@ def _rate(raw: str) -> str:
     return raw
 
 
-def _networks(raw: str) -> list[str]:
+def _proxies(raw: str) -> list[str]:
     """Addresses or networks (`127.0.0.1`, `10.0.0.0/8`, `::1`, `*`), comma-separated."""
     entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
     for entry in entries:
@@ -175,7 +175,7 @@ AXES_CLIENT_IP_CALLABLE = "cosmosquest.proxy.client_ip"  # X-Forwarded-For only 
 AXES_VERBOSE = False
 # Peers whose X-Forwarded-For names the client (gunicorn's forwarded_allow_ips reads the same list):
 # the TLS proxy in front of gunicorn. Anyone else is counted by their own address.
-TRUSTED_PROXIES = _get("TRUSTED_PROXIES", ["127.0.0.1", "::1"], _networks)
+TRUSTED_PROXIES = _get("TRUSTED_PROXIES", ["127.0.0.1", "::1"], _proxies)
 # Failed logins from one address (IPv4, or IPv6 /56) and one IPv6 /48, whatever the usernames (and
 # sign-ups refused for a taken name, which tell as much): beyond, logins from there wait (429).
 AUTH_FAILURE_RATE_ADDRESS = _get("AUTH_FAILURE_RATE_ADDRESS", "20/15m", _rate)
