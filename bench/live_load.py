@@ -257,10 +257,11 @@ def instance(*, broker: str, redis_url: str, orgs: int, latency: float, web_port
     redis = {"REDIS_URL": redis_url} if broker == "redis" else {}
     if redis:
         subprocess.run(["redis-cli", "-u", redis_url, "flushdb"], check=True, capture_output=True)
-    configure_environment(
-        "postgres", name=db_name, QUESTS_BUFFER_SIZE="0", QUESTS_REFILL_ON_SERVE="false",
-        BEHIND_TLS_PROXY="true", SESSION_COOKIE_SECURE="false", CSRF_COOKIE_SECURE="false", **redis, **extra,
-    )
+    # Prefetch off unless the caller turns it on (the abuse bench's buffered hand-outs do).
+    configure_environment("postgres", name=db_name, **{
+        "QUESTS_BUFFER_SIZE": "0", "QUESTS_REFILL_ON_SERVE": "false", "BEHIND_TLS_PROXY": "true",
+        "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false", **redis, **extra,
+    })
     create_database("postgres")
     manage("collectstatic", "--noinput", "-v0")
     with tempfile.TemporaryDirectory() as tmp:
@@ -277,8 +278,15 @@ def instance(*, broker: str, redis_url: str, orgs: int, latency: float, web_port
             env = os.environ.copy()
             manage("keys", "import-env", env=env, capture=True)
             if users:
-                manage("shell", "-c", "from django.contrib.auth.models import User\n"
-                       f"[User.objects.create_user(f'pilot{{n}}', password='{PASSWORD}') for n in range({users})]",
+                # Established players (a month old, missions answered): the full live quota, not
+                # a new account's (issue 18), so the figures measure the pages, not the limits.
+                manage("shell", "-c", "from datetime import timedelta\n"
+                       "from django.contrib.auth.models import User\nfrom django.utils import timezone\n"
+                       "from quests.models import Player\n"
+                       f"for n in range({users}):\n"
+                       f"    user = User.objects.create_user(f'pilot{{n}}', password='{PASSWORD}',\n"
+                       "                                    date_joined=timezone.now() - timedelta(days=30))\n"
+                       "    Player.objects.create(user=user, callsign=f'Pilot {n}', runs_completed=100)\n",
                        env=env)
             procs.append(start([PY, "manage.py", "qcluster"], env, workdir / "qcluster.log"))
             web_env = {**env, "GUNICORN_BIND": f"127.0.0.1:{web_port}", "GUNICORN_WORKERS": "2",

@@ -62,6 +62,8 @@ def run_mode(mode: str, *, db: str, missions: int, dailies: int, quest_number: i
     started = time.perf_counter()
     try:
         user = User.objects.create_user(f"sim-{mode}", password="simulated-player-1")
+        # An established account: a new one starts with a small live quota that grows with play.
+        User.objects.filter(pk=user.pk).update(date_joined=timezone.now() - timedelta(days=30))
         sim = SimulatedPlayer(Player.objects.create(user=user, callsign=f"Sim {mode}"))
         quest = Quest.objects.get(number=quest_number)
         for _ in range(missions):

@@ -56,18 +56,3 @@ class ThrottledModelBackend(AxesStandaloneBackend, ModelBackend):
         if request is not None:
             AxesStandaloneBackend.authenticate(self, request, username=username, password=password, **kwargs)
         return ModelBackend.authenticate(self, request, username=username, password=password, **kwargs)
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The caller's address for login throttling (AXES_CLIENT_IP_CALLABLE).
-
-    Behind the TLS proxy (BEHIND_TLS_PROXY, which sets SECURE_PROXY_SSL_HEADER) every request
-    comes from the proxy, so the address is the last X-Forwarded-For entry: the one the proxy
-    itself added, which a client cannot forge. Anywhere else X-Forwarded-For is ignored.
-    """
-    remote = request.META.get("REMOTE_ADDR")
-    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        if forwarded and forwarded[-1]:
-            return forwarded[-1][:45]
-    return remote

@@ -9,6 +9,7 @@ that has that file is a development checkout: DEBUG defaults to on there, so tha
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def _get(name: str, default, cast):
             float: "a number",
             _bool: "true or false",
             _rate: "a rate such as 5/h (a count per s, m, h or d)",
+            _proxies: "a comma-separated list of addresses or networks such as 127.0.0.1,10.0.0.0/8",
         }.get(cast, "valid")
         raise ImproperlyConfigured(f"{name}={raw!r} is not {expected}.") from None
 
@@ -52,10 +54,19 @@ def _bool(raw: str) -> bool:
 
 
 def _rate(raw: str) -> str:
-    """A django-ratelimit rate: a count per period, `5/h`, `100/d`, `10/15m`."""
-    if not re.fullmatch(r"\d+/\d*[smhd]", raw):
+    """A count per period, `5/h`, `100/d`, `10/15m` (cosmosquest.throttle.Rate reads it)."""
+    if not re.fullmatch(r"\d+/\d*[smhd]", raw) or re.fullmatch(r"\d+/0+[smhd]", raw):
         raise ValueError(raw)
     return raw
+
+
+def _proxies(raw: str) -> list[str]:
+    """Addresses or networks (`127.0.0.1`, `10.0.0.0/8`, `::1`, `*`), comma-separated."""
+    entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
+    for entry in entries:
+        if entry != "*":
+            ipaddress.ip_network(entry, strict=False)  # ValueError names nothing: _get says which variable
+    return entries
 
 
 DEV_SECRETS = BASE_DIR / ".dev-secrets.env"
@@ -87,7 +98,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django_ratelimit",
+    "cosmosquest.apps.CosmosQuestConfig",
     "keymanager",
     "quests",
     # After keymanager, whose `qcluster` command (one that stops on a signal) replaces django-q2's.
@@ -96,6 +107,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: X-Forwarded-* from a peer that is not one of TRUSTED_PROXIES is dropped unread.
+    "cosmosquest.proxy.UntrustedForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "cosmosquest.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -105,6 +118,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Failed logins per address, across usernames: refuses a login POST (429) while the window is full.
+    "cosmosquest.accounts.LoginThrottleMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into a 429 page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -156,8 +171,15 @@ AXES_FAILURE_LIMIT = _get("AXES_FAILURE_LIMIT", 5, int)
 AXES_COOLOFF_TIME = _get("AXES_COOLOFF_MINUTES", 15, int) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "cosmosquest.security.client_ip"  # the proxy's X-Forwarded-For when behind one
+AXES_CLIENT_IP_CALLABLE = "cosmosquest.proxy.client_ip"  # X-Forwarded-For only from TRUSTED_PROXIES
 AXES_VERBOSE = False
+# Peers whose X-Forwarded-For names the client (gunicorn's forwarded_allow_ips reads the same list):
+# the TLS proxy in front of gunicorn. Anyone else is counted by their own address.
+TRUSTED_PROXIES = _get("TRUSTED_PROXIES", ["127.0.0.1", "::1"], _proxies)
+# Failed logins from one address (IPv4, or IPv6 /56) and one IPv6 /48, whatever the usernames (and
+# sign-ups refused for a taken name, which tell as much): beyond, logins from there wait (429).
+AUTH_FAILURE_RATE_ADDRESS = _get("AUTH_FAILURE_RATE_ADDRESS", "20/15m", _rate)
+AUTH_FAILURE_RATE_NETWORK = _get("AUTH_FAILURE_RATE_NETWORK", "40/15m", _rate)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -246,10 +268,19 @@ QUESTS = {
     # Live missions being written at once; beyond this a launch gets the buffer or the archive
     # at once instead of queueing behind the others. Default: one per cluster worker.
     "live_max_in_flight": _get("QUESTS_LIVE_MAX_IN_FLIGHT", _get("Q_WORKERS", 2, int), int),
-    # Live generation per guest session, per client address (guests), per signed-in player.
+    # Missions that cost an LLM call (live, or buffered and refilled) per guest session, per
+    # address and IPv6 /48 (guests), per account (new accounts start lower) and per address and
+    # /48 (signed-in players).
     "live_rate_guest": _get("QUESTS_LIVE_RATE_GUEST", "5/h", _rate),
     "live_rate_address": _get("QUESTS_LIVE_RATE_ADDRESS", "20/h", _rate),
+    "live_rate_network": _get("QUESTS_LIVE_RATE_NETWORK", "40/h", _rate),
     "live_rate_player": _get("QUESTS_LIVE_RATE_PLAYER", "30/h", _rate),
+    "live_rate_new_player": _get("QUESTS_LIVE_RATE_NEW_PLAYER", "5/h", _rate),
+    "live_rate_player_address": _get("QUESTS_LIVE_RATE_PLAYER_ADDRESS", "60/h", _rate),
+    "live_rate_player_network": _get("QUESTS_LIVE_RATE_PLAYER_NETWORK", "120/h", _rate),
+    # New accounts per address and per IPv6 /48.
+    "signup_rate_address": _get("QUESTS_SIGNUP_RATE_ADDRESS", "3/d", _rate),
+    "signup_rate_network": _get("QUESTS_SIGNUP_RATE_NETWORK", "6/d", _rate),
     # Guests get live missions only while the pool has more than this share of its limits
     # free; the rest is kept for signed-in players.
     "guest_min_headroom": _get("QUESTS_GUEST_MIN_HEADROOM", 0.5, float),
@@ -276,7 +307,7 @@ if REDIS_URL:
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = REDIS_URL
 
-# --- Shared cache: the game's generation limits (django-ratelimit) and the cluster's stats ---
+# --- Shared cache: every limit's moving windows (cosmosquest.throttle) and the cluster's stats ---
 # Every worker on every host must count in one place: the database's cache table by default
 # (`manage.py createcachetable` runs wherever `migrate` runs), Redis when REDIS_URL is set.
 # Never a per-process memory cache: a limit counted per process is multiplied by the processes.
@@ -298,11 +329,6 @@ else:
             "OPTIONS": {"MAX_ENTRIES": 50000},
         }
     }
-RATELIMIT_USE_CACHE = "default"
-# django-ratelimit's check lists only django-redis and memcached as supported; Django's own Redis
-# backend increments with INCRBY and cosmosquest.cache.AtomicDatabaseCache under a row lock, both
-# atomic, which is what the check is about (a plain DatabaseCache still fails its E003).
-SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 
 EMAIL_BACKEND = _get(
     "EMAIL_BACKEND",
@@ -314,7 +340,6 @@ SERVER_EMAIL = _get("SERVER_EMAIL", "cosmosquest@localhost", str)
 
 # --- Operations: /metrics, /healthz, /readyz, request ids, logs, PgBouncer, connection pool ---
 # (cosmosquest/observability/; the deploy recipe in README "Production" says how they are used)
-import ipaddress  # noqa: E402
 
 from cosmosquest.observability.logs import logging_config  # noqa: E402
 
@@ -346,6 +371,10 @@ LOG_FORMAT = _get("LOG_FORMAT", "plain", str)
 if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not plain or json.")
 LOGGING = logging_config(log_format=LOG_FORMAT, level=_get("LOG_LEVEL", "INFO", str))
+# A request for a host not in ALLOWED_HOSTS is a scanner's, not a fault: one line on the console,
+# never a mail to ADMINS (Django's default sends one per request).
+LOGGING["loggers"]["django.security.DisallowedHost"] = {"handlers": ["console"], "level": "WARNING",
+                                                        "propagate": False}
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", _get("DATABASE_CONNECT_TIMEOUT", 5, int))

@@ -30,8 +30,11 @@ preload_app = False
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
-# Trust X-Forwarded-* only from the local TLS proxy.
-forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Trust X-Forwarded-* only from our proxies: the same list the application reads (TRUSTED_PROXIES,
+# addresses or networks), so gunicorn and Django agree on who may name the client.
+forwarded_allow_ips = (
+    os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS") or os.environ.get("TRUSTED_PROXIES") or "127.0.0.1,::1"
+)
 
 
 # /metrics under gunicorn: each worker keeps its histograms in prometheus-client's multiprocess

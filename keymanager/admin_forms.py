@@ -25,6 +25,8 @@ class KeyAddForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["order"].required = False
         self.fields["order"].help_text = "Position for quest-based rotation. Blank: after the last key."
+        # Blank, as its help says, not the model's default 0, which would make the new key first.
+        self.initial["order"] = None
         self.fields["name"].required = False
 
     def clean(self):

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.views.decorators.http import require_safe
 
+from cosmosquest.cache import shared_cache_problem
 from keymanager.selectors import pool_status
 
 logger = logging.getLogger("keymanager.status")
@@ -52,7 +53,13 @@ def status(request: HttpRequest) -> JsonResponse:
         # request.user reads the session and the user from the database: inside the try.
         user = request.user
         detail = token is not None or (user.is_staff and user.has_perm("keymanager.view_key"))
-        return _json(pool_status(detail=detail))
+        payload = pool_status(detail=detail)
+        # The shared cache holds every limit: without it no launch goes live (see cosmosquest/cache.py).
+        problem = shared_cache_problem()
+        payload["cache"] = {"ok": True} if problem is None else {"ok": False, "problem": problem}
+        if problem is not None and payload.get("status") == "ok":
+            payload["status"] = "degraded"
+        return _json(payload)
     except (OperationalError, InterfaceError) as exc:
         logger.warning("/api/status: database unreachable (%s)", exc.__class__.__name__)
         response = _json(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
+from django.core.validators import MaxLengthValidator
 
 from quests.models import Player
 from quests.services.callsigns import RULES, InvalidCallsign, callsign_clean
-from quests.services.players import callsign_check
+from quests.services.players import UNAVAILABLE, CallsignTaken, callsign_check
+from quests.services.signup import challenge_problem, challenge_token
 
 
 class AnswerForm(forms.Form):
@@ -58,26 +60,55 @@ class CallsignForm(forms.Form):
 
 class SignupForm(UserCreationForm):
     """The username becomes the pilot's callsign, so it follows the callsign rules: valid, and
-    not the same as (or a look-alike of) another pilot's callsign. The guest signing up may
-    keep their own."""
+    not the same as (or a look-alike of) another pilot's callsign or another account's username.
+    The guest signing up may keep their own.
+
+    A name that cannot be had gets one message, whatever the reason (an account's username, a
+    pilot's callsign, a look-alike, a reserved staff name), so sign-up does not tell which
+    usernames exist; `name_refused` lets the view count such an answer like a failed login.
+    The form also carries the person check of services.signup (a time token and a honeypot).
+    """
+
+    flight_plan = forms.CharField(required=False, label="Leave this field empty")
+    form_token = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, player: Player | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.player = player
+        self.name_refused = False
         self.fields["username"].help_text = f"Your callsign on the leaderboard. {RULES}"
         self.fields["username"].max_length = 64
+        self.fields["username"].validators.append(MaxLengthValidator(64))
 
     def _get_validation_exclusions(self):
         # The callsign rules (clean_username) replace the User model's username validator,
         # which refuses the spaces a callsign may hold; uniqueness is still checked (case
-        # aside, by UserCreationForm and callsign_check) and held by the unique column.
+        # aside, here and by callsign_check) and held by the unique column.
         return super()._get_validation_exclusions() | {"username"}
 
-    def clean_username(self) -> str:
-        username = super().clean_username()
-        if username is None:  # already refused (taken, differing only in case)
+    @property
+    def fresh_token(self) -> str:
+        """A new token each time the form is shown (a used or stale one is never shown again)."""
+        return challenge_token()
+
+    def clean_username(self) -> str | None:
+        username = self.cleaned_data.get("username")
+        if not username:
             return username
+        model = self._meta.model
         try:
+            if model.objects.filter(**{f"{model.USERNAME_FIELD}__iexact": username}).exists():
+                raise CallsignTaken(UNAVAILABLE)
             return callsign_check(callsign=username, player=self.player)
+        except CallsignTaken:
+            self.name_refused = True
+            raise forms.ValidationError(UNAVAILABLE) from None
         except InvalidCallsign as exc:
             raise forms.ValidationError(str(exc)) from None
+
+    def clean(self):
+        cleaned = super().clean()
+        problem = challenge_problem(token=self.data.get("form_token", ""), honeypot=self.data.get("flight_plan", ""))
+        if problem:
+            raise forms.ValidationError(problem)
+        return cleaned

@@ -13,7 +13,8 @@ from django.urls import reverse
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
-from cosmosquest.security import client_ip
+from cosmosquest.accounts import CappedAuthenticationForm, auth_failure_record
+from cosmosquest.proxy import client_ip
 from quests import selectors, selectors_flight_school, selectors_leagues
 from quests.conf import game_settings
 from quests.forms import AnswerForm, CallsignForm, SignupForm
@@ -22,17 +23,18 @@ from quests.services.grading import GradingError, RunAlreadyAnswered, RunNotRead
 from quests.services.live import LiveState, fallback_at, live_settle, live_state
 from quests.services.players import (
     SESSION_KEY,
+    UNAVAILABLE,
     CallsignTaken,
     InvalidCallsign,
     player_claim_guest,
     player_current,
     player_current_or_create,
     player_rename,
-    player_sign_up,
 )
 from quests.services.runs import NotReplayable, run_replay, run_start
 from quests.services.scoring import PERFECT_BONUS, RANKS, XP_PER_CORRECT, rank_for, tier_unlocked, tiers_for
 from quests.services.share_card import share_card, share_token
+from quests.services.signup import SignupRefused, SignupUnavailable, signup_open
 
 # Answers and callsigns that need another try are kept here across the redirect, so every
 # POST ends in a redirect and the browser's back button never lands on a POST response.
@@ -370,12 +372,29 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("quests:profile")
     guest_id = request.session.get(SESSION_KEY)
     form = SignupForm(request.POST or None, player=player_current(request))
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST":
+        address = client_ip(request)
         try:
-            player = player_sign_up(user=form.save(commit=False), guest_id=guest_id)
-        except CallsignTaken as exc:
-            form.add_error("username", str(exc))
-        else:
+            valid = form.is_valid()
+            player = signup_open(user=form.save(commit=False), guest_id=guest_id, address=address) if valid else None
+        except SignupRefused as exc:
+            hours = max(1, -(-exc.refusal.seconds_left // 3600))
+            return problem(
+                request,
+                status=429,
+                title="Too many new accounts",
+                message=f"Too many accounts were opened from your network lately: please try again in about {hours} "
+                "hour(s). Until then you can keep playing as a guest; your missions will come with you.",
+            )
+        except SignupUnavailable:
+            return problem(request, status=503, title="Sign-up is paused",
+                           message="Sign-up is unavailable for a moment. Please try again in a few minutes.")
+        except CallsignTaken:
+            form.add_error("username", UNAVAILABLE)
+            form.name_refused, player = True, None
+        if form.name_refused:
+            auth_failure_record(address)  # a refused name tells as much as a failed login
+        if player is not None:
             login(request, player.user)
             request.session.pop(SESSION_KEY, None)
             messages.success(request, f"Welcome aboard, {player.callsign}! Your progress is saved to your account.")
@@ -386,6 +405,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 class PlayerLoginView(LoginView):
     """Logging in claims the guest's runs, so nothing played before signing in is lost."""
 
+    authentication_form = CappedAuthenticationForm
     next_page = "quests:star_map"
     redirect_authenticated_user = True
 

@@ -130,7 +130,10 @@ def _shared_cache_left_empty(django_db_blocker):
     from django.core.cache import cache
     from django.db import connection
 
-    if connection.settings_dict["NAME"] != connection.creation._get_test_db_name():
+    # Once the test database exists, NAME is its name: the TEST name (SQLite here) or "test_" + the
+    # original (PostgreSQL; _get_test_db_name() would then answer "test_test_...").
+    name = str(connection.settings_dict["NAME"])
+    if name != (connection.settings_dict.get("TEST") or {}).get("NAME") and not name.startswith("test_"):
         return  # no test database yet: nothing can have been counted
     with django_db_blocker.unblock():
         cache.clear()

@@ -70,6 +70,17 @@ def wrong_answers(run: QuestRun) -> dict[str, str]:
     return {f"q{i}": str((q["answer"] + 1) % 4) for i, q in enumerate(run.questions, start=1)}
 
 
+def signup_form(username: str, password: str = "orbit-velocity-42", password2: str | None = None) -> dict:
+    """What a person's browser sends from the sign-up page: the token of a page shown a minute
+    ago (services.signup's time check) and the hidden field left empty."""
+    import time
+
+    from quests.services.signup import challenge_token
+
+    return {"username": username, "password1": password, "password2": password if password2 is None else password2,
+            "form_token": challenge_token(now=time.time() - 60), "flight_plan": ""}
+
+
 def session_player(client) -> Player:
     return Player.objects.get(pk=client.session["quests_player_id"])
 

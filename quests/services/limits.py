@@ -1,66 +1,96 @@
-"""How many live missions one caller may cause: a guest per session and per client address,
-a signed-in player per account.
+"""How many missions that cost an LLM call one caller may cause, and how many accounts one
+address may open.
 
-Counted by django-ratelimit in the shared cache (settings.CACHES: the database's cache table,
-or Redis), so every worker on every host sees one count. Beyond a limit the player gets the
-buffer or the archive, never an error; the counters only count launches that would otherwise
-have spent quota.
+A live mission is one completion; a buffered mission handed out is one too, since a refill
+writes its replacement. Both count here, against the same limits:
+- a guest: per session (a new session is a new guest), per address and per IPv6 /48;
+- a signed-in player: per account, and per address and /48 under wider limits than guests, so
+  a crowd of accounts opened from one place is held there too. A new account's quota starts
+  low and grows with play (`account_rate`).
+
+Counted as moving windows in the shared store (cosmosquest.throttle), so every worker on every
+host sees one count and no window edge lets a burst through. Beyond a limit the player gets the
+archive, never an error. When the store cannot be read the answer is "limited": the archive is
+always there, the quota is not.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass
+import logging
+from datetime import timedelta
 
-from django_ratelimit.core import get_usage
+from django.utils import timezone
 
+from cosmosquest.throttle import Limit, Rate, Refusal, ThrottleUnavailable, address_units, take
 from quests.conf import game_settings
 from quests.models import Player
 
-GROUP = "quests.live"
+logger = logging.getLogger("quests")
+
+__all__ = ["Refusal", "account_is_new", "account_rate", "live_limits", "live_take", "signup_limits", "signup_take"]
 
 
-@dataclass(frozen=True)
-class Refusal:
-    scope: str  # "session", "address" or "player"
-    limit: int
-    seconds_left: int
+def account_is_new(player: Player) -> bool:
+    """An account younger than `new_player_hours`: the lower quota, and the guests' reserve."""
+    if player.is_guest:
+        return False
+    joined = player.user.date_joined
+    return timezone.now() - joined < timedelta(hours=game_settings().new_player_hours)
 
 
-def address_network(address: str | None) -> str:
-    """The unit one client controls: an IPv4 address, or an IPv6 /64 (one subscriber's block,
-    whose addresses a client can rotate through at will)."""
-    try:
-        ip = ipaddress.ip_address((address or "").strip())
-    except ValueError:
-        return "unknown"
-    if ip.version == 4:
-        return str(ip)
-    if ip.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is that IPv4 client
-        return str(ip.ipv4_mapped)
-    return str(ipaddress.ip_network(f"{ip}/64", strict=False).network_address)
+def account_rate(player: Player) -> Rate:
+    """A signed-in player's quota: `live_rate_new_player` while the account is new, then one
+    more per mission answered (in the same period), up to `live_rate_player`."""
+    conf = game_settings()
+    full, start = Rate.parse(conf.live_rate_player), Rate.parse(conf.live_rate_new_player)
+    if account_is_new(player):
+        return start
+    grown = start.count + player.runs_completed
+    return full if grown >= full.count else Rate(count=grown, seconds=start.seconds)
+
+
+def live_limits(*, player: Player, address: str | None) -> list[Limit]:
+    """Every window a mission that costs an LLM call is counted in, for this caller."""
+    conf = game_settings()
+    units = address_units(address)
+    if player.is_guest:
+        limits = [
+            Limit("live.session", f"guest:{player.pk}", Rate.parse(conf.live_rate_guest)),
+            Limit("live.address", units["address"], Rate.parse(conf.live_rate_address)),
+        ]
+        if "network" in units:
+            limits.append(Limit("live.network", units["network"], Rate.parse(conf.live_rate_network)))
+        return limits
+    limits = [
+        Limit("live.player", f"player:{player.pk}", account_rate(player)),
+        Limit("live.player_address", units["address"], Rate.parse(conf.live_rate_player_address)),
+    ]
+    if "network" in units:
+        limits.append(Limit("live.player_network", units["network"], Rate.parse(conf.live_rate_player_network)))
+    return limits
 
 
 def live_take(*, player: Player, address: str | None) -> Refusal | None:
-    """Count one live mission against this caller's limits; the first limit it exceeds, if any.
+    """Count one mission that costs an LLM call against every limit of this caller, or refuse
+    (nothing counted) with the first limit that is full."""
+    limits = live_limits(player=player, address=address)
+    try:
+        return take(limits)
+    except ThrottleUnavailable as exc:
+        logger.error("live-mission limits unavailable (%s): serving the archive", exc)
+        return Refusal(name="store", limit=0, seconds_left=0)
 
-    A guest's session is its guest player (a new session is a new guest), so a client that drops
-    its cookies is held by the address limit instead. Signed-in players have their own, higher
-    limit and are not counted per address: a crowd of guests behind one address cannot use up
-    a signed-in player's missions.
-    """
+
+def signup_limits(*, address: str | None) -> list[Limit]:
     conf = game_settings()
-    if player.is_guest:
-        checks = [
-            ("session", f"guest:{player.pk}", conf.live_rate_guest),
-            ("address", f"net:{address_network(address)}", conf.live_rate_address),
-        ]
-    else:
-        checks = [("player", f"player:{player.pk}", conf.live_rate_player)]
-    for scope, value, rate in checks:
-        usage = get_usage(None, group=f"{GROUP}.{scope}", key=lambda _group, _request, v=value: v, rate=rate, increment=True)
-        # None: RATELIMIT_ENABLE is off. When the shared store cannot be read, django-ratelimit
-        # says "limit" (it fails closed): the archive is always there, the quota is not.
-        if usage is not None and usage["should_limit"]:
-            return Refusal(scope=scope, limit=usage["limit"], seconds_left=max(0, usage["time_left"]))
-    return None
+    units = address_units(address)
+    limits = [Limit("signup.address", units["address"], Rate.parse(conf.signup_rate_address))]
+    if "network" in units:
+        limits.append(Limit("signup.network", units["network"], Rate.parse(conf.signup_rate_network)))
+    return limits
+
+
+def signup_take(*, address: str | None) -> Refusal | None:
+    """Count one new account from this address, or refuse with the limit that is full. Raises
+    ThrottleUnavailable when the store cannot be read: no account is opened uncounted."""
+    return take(signup_limits(address=address))

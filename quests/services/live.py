@@ -24,7 +24,7 @@ from quests.models import FallbackReason, Player, Quest, QuestRun, RunSource, Ru
 from quests.services.content import content_fields
 from quests.services.generation import generate_content, tier_config
 from quests.services.headroom import live_headroom
-from quests.services.limits import live_take
+from quests.services.limits import account_is_new, live_take
 from quests.services.novelty import has_flown
 from quests.services.prefetch import buffer_keep
 
@@ -62,21 +62,24 @@ def live_state(run: QuestRun, *, now: datetime | None = None) -> str:
     return LiveState.WRITING
 
 
-def live_refusal(*, player: Player, quest: Quest, address: str | None, tier: str = Tier.CADET) -> str | None:
+def live_refusal(
+    *, player: Player, quest: Quest, address: str | None, tier: str = Tier.CADET, counted: bool = False
+) -> str | None:
     """Why this launch cannot go live (a FallbackReason), or None when it may.
 
     Cheap checks first; the rate limits last, so they count only launches that would
-    otherwise have spent quota.
+    otherwise have spent quota (`counted`: this launch was counted already). Guests and
+    accounts younger than a day share the reserve: what the pool keeps for established players.
     """
     conf = game_settings()
     headroom = live_headroom(model=tier_config(quest=quest, tier=tier).model or default_model())
     if headroom <= 0:
         return FallbackReason.UNAVAILABLE
-    if player.is_guest and headroom <= conf.guest_min_headroom:
+    if (player.is_guest or account_is_new(player)) and headroom <= conf.guest_min_headroom:
         return FallbackReason.RESERVED
     if live_in_flight() >= conf.live_max_in_flight:
         return FallbackReason.BUSY
-    if live_take(player=player, address=address) is not None:
+    if not counted and live_take(player=player, address=address) is not None:
         return FallbackReason.LIMITED
     return None
 

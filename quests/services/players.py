@@ -16,6 +16,9 @@ from quests.services.xp import xp_credit
 
 SESSION_KEY = "quests_player_id"
 TAKEN = "That callsign is taken, or looks too much like one that is. Please choose another."
+# Sign-up's one answer for a name that cannot be had, whatever the reason: it never tells an
+# account's username apart from a pilot's callsign, a look-alike or a reserved name.
+UNAVAILABLE = "That name is not available: it is taken, or looks too much like one that is. Please choose another."
 
 
 class CallsignTaken(InvalidCallsign):

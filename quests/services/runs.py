@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from quests.models import FallbackReason, Player, Quest, QuestRun, RunSource, RunStatus, Tier
 from quests.services.content import content_fields
+from quests.services.limits import live_take
 from quests.services.live import live_enqueue, live_refusal
 from quests.services.novelty import archive_choose, daily_keys, flown_keys
 
@@ -35,29 +36,40 @@ def run_start(*, player: Player, quest: Quest, tier: str = Tier.CADET, address: 
     )
     if open_run is not None:
         return open_run
-    claimed = _claim_buffered(player=player, quest=quest, tier=tier)
-    if claimed is not None:
-        from quests.services.prefetch import refill_request  # avoids an import cycle
+    counted = False
+    if QuestRun.objects.buffered(quest.pk, tier).exists():
+        # A buffered mission handed out is written again by a refill: one LLM call, counted
+        # like a live launch. Beyond the limits the archive, and the buffer stays for others.
+        if live_take(player=player, address=address) is not None:
+            return _archive_run(player=player, quest=quest, tier=tier, reason=FallbackReason.LIMITED)
+        counted = True
+        claimed = _claim_buffered(player=player, quest=quest, tier=tier)
+        if claimed is not None:
+            from quests.services.prefetch import refill_request  # avoids an import cycle
 
-        refill_request(quest=quest)
-        return claimed
-    reason = live_refusal(player=player, quest=quest, tier=tier, address=address)
-    fields = _archive_fields(player_id=player.pk, quest=quest, tier=tier, rng=None)
+            refill_request(quest=quest)  # only after a counted hand-out
+            return claimed
+    reason = live_refusal(player=player, quest=quest, tier=tier, address=address, counted=counted)
     if reason:
-        return QuestRun.objects.create(
-            quest=quest,
-            tier=tier,
-            player=player,
-            status=RunStatus.READY,
-            served_at=timezone.now(),
-            fallback_reason=reason,
-            generation_note=f"served from the archive: {FallbackReason(reason).label.lower()}",
-            **fields,
-        )
+        return _archive_run(player=player, quest=quest, tier=tier, reason=reason)
+    fields = _archive_fields(player_id=player.pk, quest=quest, tier=tier, rng=None)
     fields["source"] = RunSource.LIVE
     run = QuestRun.objects.create(quest=quest, tier=tier, player=player, status=RunStatus.PENDING, **fields)
     live_enqueue(run=run)
     return run
+
+
+def _archive_run(*, player: Player, quest: Quest, tier: str, reason: str) -> QuestRun:
+    return QuestRun.objects.create(
+        quest=quest,
+        tier=tier,
+        player=player,
+        status=RunStatus.READY,
+        served_at=timezone.now(),
+        fallback_reason=reason,
+        generation_note=f"served from the archive: {FallbackReason(reason).label.lower()}",
+        **_archive_fields(player_id=player.pk, quest=quest, tier=tier, rng=None),
+    )
 
 
 def _claim_buffered(*, player: Player, quest: Quest, tier: str) -> QuestRun | None:

@@ -36,7 +36,9 @@ def live_for_all(settings):
 
 
 def pilot() -> Player:
-    return baker.make(Player, user=baker.make(User), callsign="Simulated")
+    # An established account (a new one starts with a small live quota that grows with play).
+    user = baker.make(User, date_joined=timezone.now() - timedelta(days=30))
+    return baker.make(Player, user=user, callsign="Simulated")
 
 
 def test_thirty_missions_and_fourteen_dailies_against_the_stand_in_never_repeat(pool_factory, live_for_all):

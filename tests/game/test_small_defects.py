@@ -16,7 +16,7 @@ from model_bakery import baker
 
 from quests.models import Player, QuestRun
 from quests.templatetags.game import ago
-from tests.quests_fixtures import game_settings, right_answers, seeded, session_player  # noqa: F401
+from tests.quests_fixtures import game_settings, right_answers, seeded, session_player, signup_form  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("game_settings", "seeded")]
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ PASSWORDS = {"password1": "orbit-velocity-42", "password2": "orbit-velocity-42"}
 def test_sign_up_takes_the_spaces_its_help_text_allows(client):
     page = client.get(reverse("quests:signup")).content.decode()
     assert "spaces" in page  # what the help promises
-    response = client.post(reverse("quests:signup"), {"username": "Star  Lord ", **PASSWORDS})
+    response = client.post(reverse("quests:signup"), signup_form("Star  Lord "))
     assert response.status_code == 302
     user = User.objects.get()
     assert user.username == "Star Lord" and Player.objects.get(user=user).callsign == "Star Lord"

@@ -16,6 +16,7 @@ from tests.quests_fixtures import (  # noqa: F401
     right_answers,
     seeded,
     session_player,
+    signup_form,
     wrong_answers,
 )
 
@@ -255,7 +256,7 @@ def test_signing_up_keeps_the_guests_progress(client):
     guest = session_player(client)
     response = client.post(
         reverse("quests:signup"),
-        {"username": "vega", "password1": "orbit-velocity-42", "password2": "orbit-velocity-42"},
+        signup_form("vega"),
     )
     assert response.status_code == 302
     user = User.objects.get(username="vega")

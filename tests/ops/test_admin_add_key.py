@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.urls import reverse
@@ -15,6 +17,16 @@ URL = "/admin/keymanager/key/add/"
 
 def post(client, **data):
     return client.post(URL, {"provider": "groq", "name": "", "organization": "", "order": "", **data})
+
+
+def test_order_is_blank_until_given_so_a_new_key_goes_after_the_last(admin_client):
+    html = admin_client.get(URL).content.decode()
+    order_input = re.search(r'<input[^>]*name="order"[^>]*>', html).group(0)
+    assert 'value="' not in order_input, order_input
+    first, second = make_secret(), make_secret()
+    assert post(admin_client, secret=first, name="first").status_code == 302
+    assert post(admin_client, secret=second, name="second").status_code == 302
+    assert list(Key.objects.order_by("order").values_list("name", flat=True)) == ["first", "second"]
 
 
 def test_the_secret_field_is_a_password_input(admin_client):

@@ -4,6 +4,7 @@ clearly without its secrets, and the deploy/ recipe files are valid."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -134,3 +135,36 @@ def test_the_recipe_env_lists_every_production_setting():
         assert "EnvironmentFile=/etc/cosmosquest/production.env" in text and "Restart=always" in text
     # Only the main qcluster process gets SIGTERM; it stops the rest in order (test_qcluster_signals).
     assert "KillMode=mixed" in (ROOT / "deploy" / "cosmosquest-qcluster.service").read_text()
+
+
+def nginx_servers() -> list[str]:
+    """The `server { ... }` blocks of the nginx example, comments removed."""
+    text = "\n".join(line.split("#", 1)[0] for line in (ROOT / "deploy" / "nginx.conf.example").read_text().splitlines())
+    blocks, depth, start = [], 0, None
+    for i, ch in enumerate(text):
+        if ch == "{":
+            if depth == 0:
+                start = text.rfind("server", 0, i)
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                blocks.append(text[start : i + 1])
+    return blocks
+
+
+@pytest.mark.parametrize("port", ["80", "443", "[::]:80", "[::]:443"])
+def test_nginx_drops_requests_for_unknown_hosts_before_django(port):
+    """Scanners asking for another host name get no answer from nginx: Django never sees them."""
+    defaults = [b for b in nginx_servers() if re.search(rf"listen\s+{re.escape(port)}\b[^;]*\bdefault_server", b)]
+    assert len(defaults) == 1, port
+    block = defaults[0]
+    assert "proxy_pass" not in block
+    assert "return 444;" in block or "ssl_reject_handshake on;" in block
+    named = [b for b in nginx_servers() if "server_name cosmosquest.example.org" in b]
+    assert named and all("default_server" not in b for b in named)
+
+
+def test_nginx_overwrites_the_forwarded_for_header():
+    proxied = [b for b in nginx_servers() if "proxy_pass" in b]
+    assert proxied and all("proxy_set_header X-Forwarded-For $remote_addr;" in b for b in proxied)

@@ -1,6 +1,7 @@
-"""The store behind the live-mission limits is shared by every worker and host: the database's
-cache table by default (incremented atomically, expiry kept), Redis when REDIS_URL is set,
-never a per-process memory cache; and the table exists wherever `migrate` runs."""
+"""The store behind every limit is shared by every worker and host: the database's cache table
+by default (incremented atomically, expiry kept; the limits' windows under a row lock), Redis
+when REDIS_URL is set, never a per-process memory cache; the table exists wherever `migrate`
+runs, and the deploy check and /api/status say when it does not."""
 
 from __future__ import annotations
 
@@ -14,8 +15,12 @@ from pathlib import Path
 
 import pytest
 from django.core.cache import cache, caches
+from django.core.checks import run_checks
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
 from django.db import connection
 
+from cosmosquest import throttle
 from tests.ops.test_deploy import manage, production_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,21 +104,69 @@ def test_no_configuration_counts_in_process_memory(settings):
     for alias in settings.CACHES:
         backend = caches[alias].__class__.__name__
         assert backend not in ("LocMemCache", "DummyCache", "FileBasedCache"), alias
-    assert settings.RATELIMIT_USE_CACHE in settings.CACHES
+    assert throttle.windows().__class__.__name__ == "CacheTableWindows"
 
 
-def test_django_ratelimits_own_check_refuses_a_plain_database_cache(tmp_path):
-    # Proof that the check guards what matters: the stock backend is refused (not atomic);
-    # the project's backend passes (only the "not officially supported" warning is silenced).
-    code = (
-        "import django; from django.conf import settings; django.setup(); "
-        "settings.CACHES['default']['BACKEND'] = 'django.core.cache.backends.db.DatabaseCache'; "
-        "from django_ratelimit.checks import check_caches; print([e.id for e in check_caches(None)])"
+def test_limits_refuse_a_cache_that_is_not_shared(settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    with pytest.raises(ImproperlyConfigured, match="not shared by every worker"):
+        throttle.windows()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_another_process_takes_from_the_same_window():
+    """As another gunicorn worker or host would: the window's last entry is taken once."""
+    limit = throttle.Limit("test.shared", "who", throttle.Rate(3, 3600))
+    assert throttle.take([limit]) is None and throttle.take([limit]) is None
+    queue = multiprocessing.get_context("spawn").Queue()
+    worker = multiprocessing.get_context("spawn").Process(
+        target=take_in_other_process, args=(connection.settings_dict["NAME"], queue), daemon=True
     )
-    stock = subprocess.run([sys.executable, "-c", code], env={**production_env(tmp_path), "PYTHONPATH": str(ROOT)},
-                           cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert "django_ratelimit.E003" in stock.stdout, stock.stderr
-    assert manage(production_env(tmp_path), "check", "--deploy", "--fail-level", "WARNING").returncode == 0
+    worker.start()
+    worker.join(120)
+    assert queue.get(timeout=5) == [True, False]
+    assert throttle.take([limit]) is not None and throttle.used(limit) == 3
+
+
+def take_in_other_process(db_name: str, queue) -> None:
+    from tests.workers import setup_django
+
+    setup_django(db_name, {})
+    from django.db import connection as other_connection
+
+    from cosmosquest import throttle as other_throttle
+
+    limit = other_throttle.Limit("test.shared", "who", other_throttle.Rate(3, 3600))
+    queue.put([other_throttle.take([limit]) is None for _ in range(2)])
+    other_connection.close()
+
+
+@pytest.mark.django_db
+def test_a_missing_cache_table_fails_the_deploy_check_and_shows_on_the_status(client, pool_factory):
+    pool_factory(orgs=1)
+    assert not [m for m in run_checks(include_deployment_checks=True, databases=["default"])
+                if m.id == "cosmosquest.E001"]
+    healthy = client.get("/api/status").json()
+    assert healthy["cache"] == {"ok": True} and healthy["status"] == "ok"
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE cosmosquest_cache")
+    try:
+        errors = [m for m in run_checks(include_deployment_checks=True, databases=["default"])
+                  if m.id == "cosmosquest.E001"]
+        assert len(errors) == 1 and "createcachetable" in errors[0].msg
+        assert not [m for m in run_checks(databases=["default"]) if m.id == "cosmosquest.E001"]  # not in migrate's
+        data = client.get("/api/status").json()
+        assert data["cache"]["ok"] is False and "createcachetable" in data["cache"]["problem"]
+        assert data["status"] == "degraded"  # the keys can serve; the missions cannot go live
+    finally:
+        call_command("createcachetable")
+
+
+def test_the_web_unit_checks_the_database_with_its_deploy_check():
+    from tests.ops.test_deploy import web_unit_check_command
+
+    args = web_unit_check_command()
+    assert args[:2] == ["check", "--deploy"] and "--database" in args
 
 
 @pytest.mark.django_db

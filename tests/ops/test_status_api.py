@@ -38,7 +38,8 @@ def test_anonymous_callers_get_counts_only(client, every_state):
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
     data = response.json()
-    assert set(data) == {"status", "keys", "models", "success_rate_1h", "generated_at"}
+    assert set(data) == {"status", "keys", "models", "success_rate_1h", "generated_at", "cache"}
+    assert data["cache"] == {"ok": True}
     assert data["status"] == "ok" or data["status"] == "degraded"
     assert data["keys"]["groq"] == {"available": 1, "cooling": 2, "disabled": 2}
     assert data["keys"]["openai"] == {"available": 1, "cooling": 0, "disabled": 0}
