@@ -81,3 +81,34 @@ def period_from_word(limit: int, remaining: int, reset: float | None) -> float |
     if reset is None or reset <= 0 or deficit < PERIOD_EVIDENCE:
         return None
     return limit * reset / deficit
+
+
+# ----- a day counted as a rolling window ----------------------------------------------------
+# Groq's documented day refills continuously; another provider may count its day as a rolling
+# window (at most N in any trailing day), which a bucket model over-promises after a burst. The
+# headers tell the two apart: a bucket's reset grows with what is used (reset / deficit is one
+# request's refill time, constant), a rolling window's reset is the age of its newest entry
+# (about a full period right after the pool's own call, whatever is used). Until they tell, the
+# day is a bucket, as Groq documents it; meanwhile a coarse rolling ring of the day is kept too,
+# so the pool can switch at once.
+DAY_SLICES = 128
+SHAPE_SAMPLES = 8
+BUCKET, ROLLING = "bucket", "rolling"
+
+
+def _spread(values: list[float]) -> float:
+    mean = sum(values) / len(values)
+    return (max(values) - min(values)) / mean if mean > 0 else 0.0
+
+
+def shape_from(samples: list[list[float]]) -> str | None:
+    """The day's shape from recent (deficit, reset) pairs of the request headers; None while
+    they cannot tell (too few, or the deficit has hardly varied)."""
+    usable = [(d, r) for d, r in samples if d >= 1 and r > 0]
+    if len(usable) < 4 or _spread([d for d, _ in usable]) < 0.3:
+        return None
+    if _spread([r / d for d, r in usable]) < 0.25:
+        return BUCKET
+    if _spread([r for _, r in usable]) < 0.25:
+        return ROLLING
+    return None

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from keymanager.ledger.day import ROLLING
 from keymanager.ledger.learned import DAY_KINDS, NO_PEERS, TOKEN_KINDS, Peers
-from keymanager.ledger.ring import MEASURES
+from keymanager.ledger.ring import DAY_MEASURES, MEASURES, Ring
 from keymanager.ledger.state import Cost, Ledger
 
 Limits = dict[str, tuple[float, bool]]
@@ -49,41 +50,56 @@ def _capped(limits: Limits, cost: Cost) -> Cost:
     return Cost(input=min(cost.input, int(room)), output=output, requests=cost.requests)
 
 
-def _minute_limits(limits: Limits, hard_only: bool) -> dict[str, float]:
+def _ring_limits(limits: Limits, hard_only: bool, measures: dict) -> dict[str, float]:
     return {kind: value if (hard or not hard_only) else math.inf
-            for kind, (value, hard) in limits.items() if kind in MEASURES}
+            for kind, (value, hard) in limits.items() if kind in measures}
+
+
+def _ring_first(ring: Ring, t: float, cost: dict[str, int], limits: dict[str, float],
+                until: float | None) -> float | None:
+    """The first moment >= t at which `cost` fits this rolling ring (None: not by `until`)."""
+    slot = ring.slot(t)
+    if ring.fits_at(slot, cost, limits):
+        return t
+    found = ring.first_fit(slot, cost, limits, last=None if until is None else ring.slot(until))
+    return None if found is None else max(t, ring.start(found))
 
 
 def earliest(ledger: Ledger, limits: Limits, *, now: float, not_before: float, cost: Cost,
              hard_only: bool = False, until: float | None = None) -> float | None:
-    """The earliest time >= max(now, not_before) at which `cost` fits the minute ring and both
-    day buckets; None when it never fits, or (with `until`) not by then."""
-    ring = ledger.minute
-    minute_limits = _minute_limits(limits, hard_only)
+    """The earliest time >= max(now, not_before) at which `cost` fits the minute ring and the
+    day (its buckets, or its rolling ring where the provider counts the day that way); None
+    when it never fits, or (with `until`) not by then."""
     amounts = cost.per_limit()
+    minute_limits = _ring_limits(limits, hard_only, MEASURES)
     minute_cost = {kind: amounts[kind] for kind in MEASURES}
+    rolling_day = ledger.day_shape == ROLLING
+    day_limits = _ring_limits(limits, hard_only, DAY_MEASURES)
+    day_cost = {kind: amounts[kind] for kind in DAY_MEASURES}
     t: float | None = max(now, not_before)
     for _ in range(16):
         if until is not None and t > until:
             return None
-        slot = ring.slot(t)
-        if not ring.fits_at(slot, minute_cost, minute_limits):
-            found = ring.first_fit(slot, minute_cost, minute_limits, last=None if until is None else ring.slot(until))
-            if found is None:
-                return None
-            t = max(t, ring.start(found))
+        t = _ring_first(ledger.minute, t, minute_cost, minute_limits, until)
+        if t is None:
+            return None
         moved = t
-        for kind in DAY_KINDS:
-            value, hard = limits[kind]
-            if hard_only and not hard:
-                continue
-            at = ledger.day[kind].earliest(moved, amounts[kind], value, ledger.rate(kind, limits))
-            if at is None:
+        if rolling_day:
+            moved = _ring_first(ledger.rolling_day, t, day_cost, day_limits, until)
+            if moved is None:
                 return None
-            moved = max(moved, at)
+        else:
+            for kind in DAY_KINDS:
+                value, hard = limits[kind]
+                if hard_only and not hard:
+                    continue
+                at = ledger.day[kind].earliest(moved, amounts[kind], value, ledger.rate(kind, limits))
+                if at is None:
+                    return None
+                moved = max(moved, at)
         if moved == t:
             return None if until is not None and t > until else t
-        t = moved  # a day limit moved it on: the minute is checked again there
+        t = moved  # the day moved it on: the minute is checked again there
     return None
 
 

@@ -35,6 +35,8 @@ MEASURES: dict[str, tuple[int, ...]] = {
     "itpm": (INPUT,),
     "otpm": (OUTPUT,),
 }
+# The day's limits, where a day is counted as a rolling window (`day.DayRing`).
+DAY_MEASURES: dict[str, tuple[int, ...]] = {"rpd": (REQUESTS,), "tpd": (INPUT, OUTPUT)}
 
 
 @dataclass
@@ -73,12 +75,14 @@ class Word:
 
 
 class Ring:
-    __slots__ = ("period", "width", "span", "slices", "words")
+    __slots__ = ("period", "width", "span", "slices", "words", "measures")
 
     def __init__(self, period: float = MINUTE, width: float = MINUTE_SLICE,
-                 slices: dict[int, list[int]] | None = None, words: dict[int, Word] | None = None) -> None:
+                 slices: dict[int, list[int]] | None = None, words: dict[str, Word] | None = None,
+                 measures: dict[str, tuple[int, ...]] | None = None) -> None:
         self.period = period
         self.width = width
+        self.measures = MEASURES if measures is None else measures
         # The most slices one window of period + margin can touch (one more when unaligned).
         self.span = math.ceil((period + MARGIN) / width - 1e-9) + 1
         self.slices = slices if slices is not None else {}
@@ -86,7 +90,7 @@ class Ring:
 
     def copy(self) -> Ring:
         return Ring(self.period, self.width, {s: v[:] for s, v in self.slices.items()},
-                    {k: Word(*w.dump()) for k, w in self.words.items()})
+                    {k: Word(*w.dump()) for k, w in self.words.items()}, self.measures)
 
     def slot(self, t: float) -> int:
         return math.floor(t / self.width)
@@ -118,7 +122,7 @@ class Ring:
 
     def ours(self, first: int, last: int, kind: str) -> int:
         """What this pool admitted in slices first..last (inclusive), as limit `kind` counts."""
-        counts = MEASURES[kind]
+        counts = self.measures[kind]
         return sum(sum(cell[i] for i in counts) for s, cell in self.slices.items() if first <= s <= last)
 
     # ----- the provider's word -----
@@ -145,7 +149,7 @@ class Ring:
     def trailing(self, slot: int) -> dict[str, int]:
         """Each minute limit's count in the window ending with `slot` (an upper bound of the
         provider's)."""
-        return {kind: self._sums(slot, slot, kind)[0] for kind in MEASURES}
+        return {kind: self._sums(slot, slot, kind)[0] for kind in self.measures}
 
     def _sums(self, first: int, last: int, kind: str) -> list[int]:
         """S(j) for j in first..last: limit `kind`'s count in the window (j - span, j], the
@@ -153,7 +157,7 @@ class Ring:
         span = self.span
         lo = first - span + 1
         n = last - lo + 1
-        counts = MEASURES[kind]
+        counts = self.measures[kind]
         own = [0] * (n + 1)  # prefix sums over slots lo-1 .. last
         for s, cell in self.slices.items():
             if lo <= s <= last:

@@ -12,7 +12,16 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from keymanager.ledger.day import DAY, Bucket, period_from_word
+from keymanager.ledger.day import (
+    BUCKET,
+    DAY,
+    DAY_SLICES,
+    ROLLING,
+    SHAPE_SAMPLES,
+    Bucket,
+    period_from_word,
+    shape_from,
+)
 from keymanager.ledger.learned import (
     CONFIRMED,
     DAY_KINDS,
@@ -28,7 +37,20 @@ from keymanager.ledger.learned import (
     learn,
     working_limits,
 )
-from keymanager.ledger.ring import COUNTS, INPUT, MEASURES, MINUTE, OUTPUT, REQUESTS, Ring, Word, pack, unpack
+from keymanager.ledger.ring import (
+    COUNTS,
+    DAY_MEASURES,
+    INPUT,
+    MARGIN,
+    MEASURES,
+    MINUTE,
+    OUTPUT,
+    REQUESTS,
+    Ring,
+    Word,
+    pack,
+    unpack,
+)
 
 # Admissions are remembered with their exact time this long: a reply's word is about the
 # provider's count when it answered, and what the pool admitted after that is added to it.
@@ -36,6 +58,11 @@ RECENT = 60.0
 # After a reaped admission, a late settle still finds it this long (then it is forgotten).
 REAPED_KEPT = 120.0
 LRU_KEPT = 64  # keys remembered for least-recently-used order (others left the organization)
+
+
+def day_ring(period: float, slices: dict | None = None, words: dict | None = None) -> Ring:
+    """A coarse rolling window of one day of `period` seconds (DAY_SLICES slices)."""
+    return Ring(period, (period + MARGIN) / DAY_SLICES, slices, words, DAY_MEASURES)
 
 
 @dataclass(frozen=True)
@@ -102,6 +129,10 @@ class Ledger:
     flex: int = 0  # service tier flex here: 1 served, -1 refused, 0 unknown
     flex_at: float = 0.0
     reported: dict[str, list[float]] = field(default_factory=dict)  # kind -> [remaining, when] (for admins)
+    # The day as a rolling window too, and which of the two the provider's headers show it is.
+    rolling_day: Ring = field(default_factory=lambda: day_ring(DAY))
+    day_shape: str = BUCKET
+    shape_samples: list[list[float]] = field(default_factory=list)  # recent (deficit, reset) of the day
 
     # ----- storage -----
     @classmethod
@@ -126,6 +157,10 @@ class Ledger:
             flex=data.get("f", [0, 0.0])[0],
             flex_at=data.get("f", [0, 0.0])[1],
             reported={k: list(v) for k, v in data.get("o", {}).items()},
+            rolling_day=day_ring(data.get("rp", DAY), unpack(data.get("r1")),
+                                 {k: Word(*w) for k, w in data.get("rw", {}).items()}),
+            day_shape=data.get("ds", BUCKET),
+            shape_samples=[list(s) for s in data.get("ss", ())],
         )
 
     @classmethod
@@ -155,6 +190,11 @@ class Ledger:
                 "k": round(self.token_ratio, 4),
                 "f": [self.flex, self.flex_at],
                 "o": self.reported,
+                "rp": self.rolling_day.period,
+                "r1": pack(self.rolling_day.slices),
+                "rw": {k: w.dump() for k, w in self.rolling_day.words.items()},
+                "ds": self.day_shape,
+                "ss": self.shape_samples,
             },
             separators=(",", ":"),
         )
@@ -175,6 +215,9 @@ class Ledger:
             flex=self.flex,
             flex_at=self.flex_at,
             reported={k: list(v) for k, v in self.reported.items()},
+            rolling_day=self.rolling_day.copy(),
+            day_shape=self.day_shape,
+            shape_samples=[s[:] for s in self.shape_samples],
         )
 
     # ----- limits -----
@@ -204,12 +247,13 @@ class Ledger:
     def prune(self, now: float) -> None:
         """Forget what no window from now on can hold; hand back what dead callers held."""
         self.minute.prune(now)
+        self.rolling_day.prune(now)
         if len(self.lru) > LRU_KEPT:
             for key_id in sorted(self.lru, key=self.lru.get)[:-LRU_KEPT]:
                 del self.lru[key_id]
         for token, entry in list(self.admissions.items()):
             if entry.state == PENDING and entry.deadline < now:
-                self._correct(self.minute.slot(entry.t), (0, 0, -entry.output))
+                self._correct(self.minute.slot(entry.t), (0, 0, -entry.output), at=entry.t)
                 entry.state = REAPED
             keep = entry.t + RECENT
             if entry.state == REAPED:
@@ -223,6 +267,7 @@ class Ledger:
         With a `token`, the admission is pending until its call reports (`settle`)."""
         slot = self.minute.slot(t)
         self.minute.add(slot, cost.counts())
+        self.rolling_day.add(self.rolling_day.slot(t), cost.counts())
         self.day["rpd"].admit(t, cost.requests, self.rate("rpd", limits))
         self.day["tpd"].admit(t, cost.tokens, self.rate("tpd", limits))
         if token:
@@ -238,8 +283,10 @@ class Ledger:
         """What the pool admitted after moment `t` (exactly), as limit `kind` counts it."""
         return sum(a.amount(kind) for a in self.admissions.values() if a.t > t)
 
-    def _correct(self, mslot: int, delta: tuple[int, int, int]) -> None:
+    def _correct(self, mslot: int, delta: tuple[int, int, int], at: float | None = None) -> None:
         self.minute.correct(mslot, delta)
+        if at is not None:
+            self.rolling_day.correct(self.rolling_day.slot(at), delta)
         self.day["rpd"].correct(delta[REQUESTS])
         self.day["tpd"].correct(delta[INPUT] + delta[OUTPUT])
 
@@ -257,7 +304,7 @@ class Ledger:
             entry.input += delta[INPUT]
             entry.output = max(0, entry.output + delta[OUTPUT])
             entry.state = SETTLED
-        self._correct(mslot, delta)
+        self._correct(mslot, delta, at=entry.t if entry is not None else None)
 
     def succeeded(self, sent_at: float, prompt_ours: int = 0, prompt_theirs: int = 0) -> None:
         """A call sent at `sent_at` was served: the refusals' backoff ends, a refill doubted
@@ -277,11 +324,11 @@ class Ledger:
     def used(self, now: float, limits: dict[str, tuple[float, bool]] | None = None) -> dict[str, int]:
         """What each limit holds in its window now (an upper bound)."""
         limits = limits or self.limits({})
-        return {
-            **self.minute.trailing(self.minute.slot(now)),
-            "rpd": math.ceil(self.day["rpd"].deficit(now, self.rate("rpd", limits))),
-            "tpd": math.ceil(self.day["tpd"].deficit(now, self.rate("tpd", limits))),
-        }
+        if self.day_shape == ROLLING:
+            day = self.rolling_day.trailing(self.rolling_day.slot(now))
+        else:
+            day = {kind: math.ceil(self.day[kind].deficit(now, self.rate(kind, limits))) for kind in self.day}
+        return {**self.minute.trailing(self.minute.slot(now)), **day}
 
     # ----- the provider's word -----
     def hear(self, kind: str, *, sent: float, received: float, limit: int | None, remaining: int | None,
@@ -307,9 +354,48 @@ class Ledger:
             # The provider's count as it answered, and what the pool admitted after this call.
             self.day[kind].set_used(provider_used + self.since(sent, kind), received)
             if kind == "rpd":
+                self._learn_day_shape(provider_used, reset, received)
                 period = period_from_word(value, remaining, reset)
                 if period is not None:
                     self.period = min(max(period, MINUTE), 2 * DAY)
+            ring = self.rolling_day
+            ring.hear(kind, slot=ring.slot(sent) - 1, value=max(0, provider_used - own),
+                      free_at=received + min(max(reset or 0.0, 0.0), ring.period), total=provider_used,
+                      upto=ring.slot(received))
+
+    def _learn_day_shape(self, deficit: int, reset: float | None, now: float) -> None:
+        """Whether the day refills continuously or is a rolling window, from how its reset moves
+        with what is used; a rolling day's period is its reset right after the pool's call."""
+        if reset is None:
+            return
+        self.shape_samples = [*self.shape_samples, [deficit, round(reset, 3)]][-SHAPE_SAMPLES:]
+        shape = shape_from(self.shape_samples)
+        if shape is not None:
+            self.day_shape = shape
+        if self.day_shape == ROLLING:
+            period = min(max(max(r for _, r in self.shape_samples), MINUTE), 2 * DAY)
+            if abs(period - self.rolling_day.period) > 0.1 * self.rolling_day.period:
+                self._resize_rolling_day(period, now)
+
+    def _resize_rolling_day(self, period: float, now: float) -> None:
+        """Another period for the rolling day. The admissions the ledger knows by their exact
+        time go where they belong; the rest of each old slice goes as late as it can have been
+        (its end, no later than the oldest exact admission or now): it then leaves the window
+        no sooner than it really does, an upper bound still. The provider's next word restates it."""
+        old, new = self.rolling_day, day_ring(period)
+        exact: dict[int, list[int]] = {}
+        for admission in self.admissions.values():
+            counts = (admission.requests, admission.input, admission.output)
+            new.add(new.slot(admission.t), counts)
+            cell = exact.setdefault(old.slot(admission.t), [0] * COUNTS)
+            for i, value in enumerate(counts):
+                cell[i] += value
+        oldest = min((a.t for a in self.admissions.values()), default=now)
+        for slot, cell in old.slices.items():
+            rest = tuple(max(0, v - e) for v, e in zip(cell, exact.get(slot, [0] * COUNTS), strict=True))
+            if any(rest):
+                new.add(new.slot(min(old.start(slot + 1), oldest, now) - 1e-6), rest)
+        self.rolling_day = new
 
     def _learn_published(self, kind: str, value: int, at: float) -> None:
         """A header states a published limit; another value than before means another tier:
@@ -349,6 +435,12 @@ class Ledger:
             elif used is not None:
                 bucket.set_used(used + later, at)
             bucket.doubt = at
+            if used is not None:
+                ring = self.rolling_day
+                ring.hear(kind, slot=ring.slot(at) - 1, value=used,
+                          rest=None if value is None or wait is None else value - (requested or 1),
+                          rest_at=None if wait is None else at + wait, free_at=at + ring.period, total=used,
+                          upto=ring.slot(at))
 
     def backoff(self, base: float, cap: float) -> float:
         """How long to hold an organization after a 429 that names no usable wait: doubling
@@ -365,6 +457,8 @@ class Ledger:
             mine = self.minute.words.get(index)
             if mine is None or word.slot > mine.slot:
                 self.minute.words[index] = Word(*word.dump())
+        for slot, cell in other.rolling_day.slices.items():
+            self.rolling_day.add(self.rolling_day.slot(other.rolling_day.start(slot)), tuple(cell))
         for kind, theirs in other.day.items():
             mine = self.day[kind]
             mine.used += theirs.used

@@ -198,6 +198,7 @@ def test_a_failed_sign_up_moves_the_focus_to_the_error_summary(browser, live_ser
     page.fill("#id_username", "Star Lord")
     page.fill("#id_password1", "orbit-velocity-42")
     page.fill("#id_password2", "orbit-velocity-42")
+    page.wait_for_timeout(3100)  # a person takes a few seconds: the sign-up's time check
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url(live_server.url + "/")
     assert "Welcome aboard, Star Lord" in page.content()

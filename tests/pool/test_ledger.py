@@ -538,3 +538,14 @@ def test_a_day_period_is_never_learned_from_too_little_evidence():
     ledger = Ledger()
     apply_inbox(ledger, word_event("rpd", sent=T0, received=T0, limit=1000, remaining=999, reset=0.5, own=1))
     assert ledger.period == DAY
+
+
+def test_the_days_shape_is_told_apart_by_how_its_reset_moves_with_what_is_used():
+    from keymanager.ledger.day import BUCKET, ROLLING, shape_from
+
+    # A bucket: the reset is what is used times one request's refill time (here 6 s).
+    assert shape_from([[d, d * 6.0] for d in (5, 9, 14, 20, 26)]) == BUCKET
+    # A rolling window: the reset is the newest request's age, about a period, whatever is used.
+    assert shape_from([[d, 86_390.0 + d % 3] for d in (5, 9, 14, 20, 26)]) == ROLLING
+    # Too little variation in what is used: it cannot tell, and the shape stays as it was.
+    assert shape_from([[30, 170.0], [30, 180.0], [29, 175.0], [30, 172.0]]) is None

@@ -44,6 +44,22 @@ def test_a_day_budget_that_refills_continuously_serves_again_within_seconds_not_
     assert pool.stub.stats()["by_status"].get("429", 0) == 0
 
 
+def test_a_day_the_provider_counts_as_a_rolling_window_is_recognised_by_its_headers(pool_factory, settings):
+    settings.KEYMANAGER = {**settings.KEYMANAGER, "wait_budget": 8.0}
+    # Another provider: 40 requests in any 120 s "day", counted as a rolling window. Its reset is
+    # the age of the newest request, whatever is used: not a bucket's refill time.
+    pool = pool_factory(orgs=1, limiter="rolling", day_seconds=120.0, default_limits={MODEL: {**ROOMY, "rpd": 40}})
+    for _ in range(40):
+        complete(messages=MESSAGES, max_tokens=20)
+    ledger = ledger_of(Budget.objects.get())
+    assert ledger.day_shape == "rolling" and 110 < ledger.rolling_day.period < 130
+    with pytest.raises(PoolExhausted) as info:
+        complete(messages=MESSAGES, max_tokens=20)
+    # Read as a bucket, one more would be due in 3 s, and refused; as a rolling day, not for ~2 minutes.
+    assert info.value.retry_after > 100
+    assert pool.stub.stats()["by_status"].get("429", 0) == 0
+
+
 def test_a_tpd_refusal_for_usage_the_pool_never_saw_ends_at_the_time_it_names(pool_factory, settings):
     settings.KEYMANAGER = {**settings.KEYMANAGER, "wait_budget": 6.0}
     pool = pool_factory(orgs=1, limits=ROOMY)
