@@ -205,7 +205,7 @@ def run_path(path: str, args, logs: Path) -> dict:
         for driver, _ in drivers:
             driver.wait(timeout=args.duration + 120)
         records = [tuple(r) for _, out in drivers for r in json.loads(out.read_text())]
-        row = summarize("pool", SCENARIO, args.load, records, stub.stats(), ideal)
+        row = summarize("pool", SCENARIO, args.load, records, stub.stats(), ideal, arrivals)
     finally:
         stop(processes)
         if bouncer:
