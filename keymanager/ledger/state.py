@@ -52,9 +52,11 @@ from keymanager.ledger.ring import (
     unpack,
 )
 
-# Admissions are remembered with their exact time this long: a reply's word is about the
-# provider's count when it answered, and what the pool admitted after that is added to it.
-RECENT = 60.0
+# A settled admission is remembered by its exact time while a call sent before it may still
+# report: that call's word is the provider's count when it answered, and what the pool admitted
+# after it is added on top (`since`). At most this many are kept (the newest); a word from a call
+# older than all of them counts what was admitted after it from the minute ring (slices whole).
+SETTLED_KEPT = 256
 # After a reaped admission, a late settle still finds it this long (then it is forgotten).
 REAPED_KEPT = 120.0
 LRU_KEPT = 64  # keys remembered for least-recently-used order (others left the organization)
@@ -251,14 +253,18 @@ class Ledger:
         if len(self.lru) > LRU_KEPT:
             for key_id in sorted(self.lru, key=self.lru.get)[:-LRU_KEPT]:
                 del self.lru[key_id]
-        for token, entry in list(self.admissions.items()):
+        for entry in self.admissions.values():
             if entry.state == PENDING and entry.deadline < now:
                 self._correct(self.minute.slot(entry.t), (0, 0, -entry.output), at=entry.t)
                 entry.state = REAPED
-            keep = entry.t + RECENT
-            if entry.state == REAPED:
-                keep = max(keep, entry.deadline + REAPED_KEPT)
-            if entry.state != PENDING and keep < now:
+        oldest_pending = min((a.t for a in self.admissions.values() if a.state == PENDING), default=math.inf)
+        settled = sorted((a.t, token) for token, a in self.admissions.items() if a.state != PENDING)
+        for rank, (t, token) in enumerate(reversed(settled)):
+            entry = self.admissions[token]
+            wanted = t > oldest_pending and rank < SETTLED_KEPT
+            if entry.state == REAPED and entry.deadline + REAPED_KEPT >= now:
+                wanted = True  # a late report still finds what was handed back
+            if not wanted:
                 del self.admissions[token]
 
     def admit(self, t: float, cost: Cost, limits: dict[str, tuple[float, bool]], *, token: str = "",
@@ -280,8 +286,14 @@ class Ledger:
         return entry is not None and entry.state == PENDING
 
     def since(self, t: float, kind: str) -> int:
-        """What the pool admitted after moment `t` (exactly), as limit `kind` counts it."""
-        return sum(a.amount(kind) for a in self.admissions.values() if a.t > t)
+        """What the pool admitted after moment `t`, as limit `kind` counts it: exactly where the
+        admissions are remembered, from the minute ring before the oldest of them."""
+        exact = sum(a.amount(kind) for a in self.admissions.values() if a.t > t)
+        known_from = min((a.t for a in self.admissions.values()), default=math.inf)
+        if t >= known_from or not math.isfinite(known_from):
+            return exact
+        measure = "rpm" if kind in ("rpm", "rpd") else "tpm"
+        return exact + self.minute.ours(self.minute.slot(t), self.minute.slot(known_from) - 1, measure)
 
     def _correct(self, mslot: int, delta: tuple[int, int, int], at: float | None = None) -> None:
         self.minute.correct(mslot, delta)
