@@ -103,9 +103,10 @@ def worker(seconds: float, barrier, results) -> None:
 
     from keymanager.conf import pool_settings
     from keymanager.services.headers import RateLimitHeaders
+    from keymanager.services.leases import Ask, NoKey
     from keymanager.services.outcomes import record_success
     from keymanager.services.providers import CallResult
-    from keymanager.services.selection import Ask, NoKey, acquire
+    from keymanager.services.selection import acquire
 
     conf = pool_settings()
     result = CallResult("ok", MODEL, 20, 10, 30, RateLimitHeaders(), 1)

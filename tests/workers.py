@@ -49,7 +49,8 @@ def reserve_in_turn(db_name: str, overrides: dict, ready, go, done_before, done,
 
     from django.db import connection
 
-    from keymanager.services.selection import Ask, acquire
+    from keymanager.services.leases import Ask
+    from keymanager.services.selection import acquire
 
     ready.set()
     go.wait(timeout=120)
@@ -70,7 +71,8 @@ def reserve_at_once(db_name: str, overrides: dict, ready, go, results, worker: i
     from django.db import connection
 
     from keymanager import clock
-    from keymanager.services.selection import Ask, acquire
+    from keymanager.services.leases import Ask
+    from keymanager.services.selection import acquire
 
     connection.ensure_connection()
     clock.now()  # measured before the race, like a warm worker

@@ -28,6 +28,7 @@ from keymanager.outcome_rules import OUTCOME_RULES, Retry
 from keymanager.services.dberrors import is_contention
 from keymanager.services.errors import RequestRejected
 from keymanager.services.headers import RateLimitHeaders
+from keymanager.services.leases import FLEX_TIER, ON_DEMAND, Ask, Lease, NoKey
 from keymanager.services.outcomes import (
     key_quarantine_undecryptable,
     record_failure,
@@ -35,7 +36,8 @@ from keymanager.services.outcomes import (
     record_success,
 )
 from keymanager.services.providers import CallResult, ProviderFailure, call
-from keymanager.services.selection import FLEX_TIER, ON_DEMAND, Ask, Lease, NoKey, acquire, late, recheck, release
+from keymanager.services.recheck import late, recheck, release
+from keymanager.services.selection import acquire
 from keymanager.tokens import count_prompt
 
 logger = logging.getLogger("keymanager")

@@ -34,10 +34,10 @@ from keymanager.outcome_rules import Cooldown as CooldownRule
 from keymanager.services.budgets import budget_edit, budget_tell
 from keymanager.services.events import count_refusal
 from keymanager.services.headers import RateLimitHeaders, parse_rate_limit_message, reset_for, window_reports
+from keymanager.services.leases import Lease
 from keymanager.services.organizations import key_move_organization
 from keymanager.services.providers import CallResult, ProviderFailure
 from keymanager.services.redaction import redact
-from keymanager.services.selection import Lease
 
 logger = logging.getLogger("keymanager")
 

@@ -13,8 +13,7 @@
    fresh row; for the next second it then picks at random among organizations about as good
    as the best, so workers reading the same state stop all choosing the same row.
 4. A call that waited for a reserved slot checks, just before it sends, the little state that
-   decides it (`recheck`: one query): the key still enabled and in the same organization,
-   nothing cooling it, and its slot still valid in the budget as it is now.
+   decides it (services/recheck.py).
 
 Times are the pool's clock (the database's, keymanager/clock.py). No transaction or lock is
 held across the HTTP call, and the usage log is never read.
@@ -26,43 +25,15 @@ import logging
 import math
 import random
 import secrets
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-
-from django.db import connection
-from django.db.models import OuterRef, QuerySet, Subquery
-from django.utils.dateparse import parse_datetime
+from datetime import timedelta
 
 from keymanager import clock
-from keymanager.ledger import (
-    NO_PEERS,
-    PROBE_DONE,
-    Cost,
-    Fit,
-    Ledger,
-    Peers,
-    earliest,
-    fit,
-    headroom,
-    peers_of,
-    probe_raise,
-    settle_event,
-)
-from keymanager.ledger.ring import MARGIN
-from keymanager.models import Cooldown, Key
-from keymanager.selectors.limit_views import FLEX, guesses
-from keymanager.services.budgets import (
-    BUDGET_COLUMNS,
-    budget_claim_free,
-    budget_columns,
-    budget_rows_ensure,
-    budget_swap,
-    budget_tell,
-    ledger_of_row,
-)
-from keymanager.tokens import CERTAIN_SHARE, scaled
+from keymanager.ledger import NO_PEERS, Cost, Fit, Ledger, Peers, fit, headroom, peers_of, probe_raise
+from keymanager.selectors.limit_views import guesses
+from keymanager.services.budgets import budget_claim_free, budget_rows_ensure, budget_swap, ledger_of_row
+from keymanager.services.leases import FLEX_TIER, Ask, Lease, NoKey
+from keymanager.services.pool_read import epoch, read_pool
 
 logger = logging.getLogger("keymanager")
 
@@ -79,72 +50,6 @@ STAMP_EVERY = timedelta(seconds=60)
 REPORT_GRACE = 10.0
 # An organization that refused the flex tier is not asked for it again for this long.
 FLEX_REFUSAL_HOLDS = 86400.0
-ON_DEMAND, FLEX_TIER = "on_demand", "flex"
-
-
-def budget_model(model: str, tier: str) -> str:
-    """The budget a call counts in: flex has limits of its own (`model@flex`)."""
-    return f"{model}{FLEX}" if tier == FLEX_TIER else model
-
-
-@dataclass(frozen=True)
-class Lease:
-    """A chosen key and the admission it holds in its organization's budget."""
-
-    key_id: int
-    key_name: str
-    provider: str
-    organization: str
-    model: str
-    secret_encrypted: str
-    budget_id: int
-    request_id: uuid.UUID
-    attempt: int
-    cost: Cost  # what the admission counts (prompt in the provider's terms, max tokens)
-    prompt_count: int  # the prompt as this pool's tokenizer counts it
-    send_at: float  # the pool's clock: the admitted slot (now, or a reservation in the future)
-    admitted_now: float  # when the admission was made
-    mslot: int
-    token: str  # names the admission in the budget until the call reports
-    probe: bool = False
-    purpose: str = ""
-    quest: int | None = None
-    key_errors: int = 0  # the key's error count and cooldown streak: a success resets them
-    stamp_key: bool = False
-    tier: str = ON_DEMAND  # the service tier asked for
-
-    @property
-    def budget_model(self) -> str:
-        return budget_model(self.model, self.tier)
-
-    @property
-    def admitted_at(self) -> datetime:
-        return clock.as_datetime(self.send_at)
-
-    @property
-    def reserved(self) -> bool:
-        """Whether the call waited for its slot (then it re-checks before sending)."""
-        return self.send_at > self.admitted_now + MARGIN
-
-    @property
-    def reserved_tokens(self) -> int:
-        return self.cost.tokens
-
-    def settle(self, delta: tuple[int, int, int]) -> str:
-        return settle_event(self.token, self.mslot, delta)
-
-    def release(self) -> str:
-        """Events that hand the admission back (it was not sent, or not counted)."""
-        return self.settle(self.cost.negative()) + (PROBE_DONE if self.probe else "")
-
-
-@dataclass(frozen=True)
-class NoKey:
-    """No key can take the call within its wait. `retry_after`: seconds until one could
-    (None: no key at all for it); `rejected`: the request exceeds every budget's hard limit."""
-
-    retry_after: float | None
-    rejected: bool = False
 
 
 @dataclass
@@ -163,76 +68,6 @@ class _Org:
     sure: Cost | None = None
 
 
-def _epoch(value: datetime | None) -> float:
-    return value.timestamp() if value is not None else 0.0
-
-
-_FIELDS = ("pk", "name", "organization", "order", "secret_encrypted", "consecutive_errors", "cooldown_streak",
-           "last_used_at")
-_ANNOTATIONS = ("key_cooling", "org_cooling", *BUDGET_COLUMNS)
-_DATETIMES = ("last_used_at", "key_cooling", "org_cooling")
-# A moment no real call has: marks where `now` goes in the compiled query's parameters.
-_SENTINEL = datetime(2000, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)
-
-
-def _cooling(model: str, now: datetime) -> dict[str, Subquery]:
-    """The latest end of the cooldowns that hold a key for `model`, its own and its
-    organization's (the one rule, `CooldownQuerySet.holding`)."""
-    holding = Cooldown.objects.holding(model, now)
-    latest = ("-ends_at",)
-    return {
-        "key_cooling": Subquery(holding.filter(key_id=OuterRef("pk")).order_by(*latest).values("ends_at")[:1]),
-        "org_cooling": Subquery(
-            holding.filter(key__isnull=True, provider=OuterRef("provider"), organization=OuterRef("organization"))
-            .order_by(*latest)
-            .values("ends_at")[:1]
-        ),
-    }
-
-
-def pool_queryset(provider: str, model: str, now: datetime) -> QuerySet:
-    """Every enabled key of `provider`, with what holds it for `model` and its
-    organization's budget row for `model`."""
-    annotations = {**_cooling(model, now), **budget_columns(model)}
-    assert tuple(annotations) == _ANNOTATIONS
-    return (
-        Key.objects.filter(provider=provider, enabled=True)
-        .annotate(**annotations)
-        .values(*_FIELDS, *_ANNOTATIONS)
-        .order_by("order", "pk")
-    )
-
-
-@lru_cache(maxsize=64)
-def _compiled(alias: str, provider: str, model: str) -> tuple[str, tuple]:
-    # Compiling the ORM query costs more than running it: do it once per (provider, model).
-    return pool_queryset(provider, model, _SENTINEL).query.sql_with_params()
-
-
-def _as_datetime(value) -> datetime | None:
-    """An aware datetime from what the driver hands back (SQLite: naive UTC, or text)."""
-    if value is None:
-        return None
-    parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
-    return parsed.replace(tzinfo=UTC) if parsed is not None and parsed.tzinfo is None else parsed
-
-
-def read_pool(provider: str, model: str) -> list[dict]:
-    """`pool_queryset`'s rows, one query whatever the history. The query is compiled once
-    and run with this moment's `now` in place of the sentinel."""
-    sql, template = _compiled(connection.alias, provider, model)
-    mark = connection.ops.adapt_datetimefield_value(_SENTINEL)
-    now = connection.ops.adapt_datetimefield_value(clock.now_datetime())
-    params = [now if p == mark else p for p in template]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = [dict(zip((*_FIELDS, *_ANNOTATIONS), row, strict=True)) for row in cursor.fetchall()]
-    for row in rows:
-        for name in _DATETIMES:
-            row[name] = _as_datetime(row[name])
-    return rows
-
-
 def _organizations(rows: list[dict], now: float) -> dict[str, _Org]:
     orgs: dict[str, _Org] = {}
     for row in rows:
@@ -246,7 +81,7 @@ def _organizations(rows: list[dict], now: float) -> dict[str, _Org]:
                 ledger=ledger_of_row(row["budget_id"], row["budget_version"], row["budget_state"],
                                      row["budget_inbox"], now),
                 keys=[],
-                org_cooling=_epoch(row["org_cooling"]),
+                org_cooling=epoch(row["org_cooling"]),
             )
         org.keys.append(row)
     return orgs
@@ -262,38 +97,6 @@ def _with_peers(orgs: dict[str, _Org], everyone: dict[str, _Org], now: float) ->
         if name in orgs:
             orgs[name].peers = peers
     return list(orgs.values())
-
-
-@dataclass(frozen=True)
-class Ask:
-    """What one acquire is asked for."""
-
-    provider: str
-    model: str
-    prompt_count: int  # the prompt as the pool's tokenizer counts it
-    max_tokens: int
-    max_wait: float
-    request_id: uuid.UUID
-    attempt: int
-    request_timeout: float = 15.0
-    strategy: str = "smart"
-    purpose: str = ""
-    quest: int | None = None
-    shipped: dict | None = None
-    tier: str = ON_DEMAND
-    discover: bool = True  # flex: may ask organizations not yet known to have it
-
-    @property
-    def budget_model(self) -> str:
-        return budget_model(self.model, self.tier)
-
-    def cost_in(self, ledger: Ledger) -> tuple[Cost, Cost]:
-        """The call's cost in this budget's terms (its learned token ratio), and the part of
-        it that is certain: only that is held against a hard limit, and a ratio learned from
-        other text (another language, long words) does not make it larger than our own count."""
-        prompt = scaled(self.prompt_count, ledger.token_ratio)
-        cost = Cost(input=prompt, output=self.max_tokens)
-        return cost, Cost(input=int(min(prompt, self.prompt_count) * CERTAIN_SHARE), output=self.max_tokens)
 
 
 def acquire(ask: Ask, *, avoid: frozenset[int] = frozenset(), only_key: int | None = None) -> Lease | NoKey:
@@ -346,7 +149,7 @@ def _refuses_flex(ledger: Ledger, now: float) -> bool:
 def _fit(org: _Org, ledger: Ledger, ask: Ask, now: float) -> Fit:
     """When this organization can take the call: after its own cooldown, after the soonest
     of its keys' cooldowns, and where its ledger has room."""
-    soonest_key = min(max(now, _epoch(k["key_cooling"])) for k in org.keys)
+    soonest_key = min(max(now, epoch(k["key_cooling"])) for k in org.keys)
     not_before = max(now, org.org_cooling, soonest_key)
     return fit(ledger, ask.shipped, now=now, not_before=not_before, cost=org.cost, until=now + ask.max_wait,
                peers=org.peers, sure=org.sure)
@@ -361,7 +164,7 @@ def _no_key(orgs, now: float) -> NoKey:
 
 
 def _usable_keys(org: _Org, at: float) -> list[dict]:
-    return [k for k in org.keys if _epoch(k["key_cooling"]) <= at]
+    return [k for k in org.keys if epoch(k["key_cooling"]) <= at]
 
 
 def _lru(org: _Org, key: dict) -> float:
@@ -477,47 +280,6 @@ def _claim_contended(ranked: list[_Org], ask: Ask) -> Lease | None:
     return budget_claim_free(list(by_id), decide)
 
 
-# ----- just before sending ------------------------------------------------------------------
-
-def _recheck_queryset(lease: Lease, now: datetime) -> QuerySet:
-    annotations = {**_cooling(lease.model, now), **budget_columns(lease.budget_model)}
-    return Key.objects.filter(pk=lease.key_id).annotate(**annotations).values("enabled", "organization", *_ANNOTATIONS)
-
-
-def recheck(lease: Lease) -> bool:
-    """Whether a call that waited for its slot may still be sent (one query): its key is
-    enabled and in the same organization, nothing cools it or its organization now, and its
-    admission still fits its budget as the budget is now (a 429, a lowered ceiling or the
-    provider's word may have changed it while the call slept)."""
-    now = clock.now()
-    row = _recheck_queryset(lease, clock.as_datetime(now)).first()
-    if row is None or not row["enabled"] or row["organization"] != lease.organization:
-        return False
-    if max(_epoch(_as_datetime(row["key_cooling"])), _epoch(_as_datetime(row["org_cooling"]))) > now:
-        return False
-    if row["budget_id"] != lease.budget_id:
-        return False
-    ledger = ledger_of_row(row["budget_id"], row["budget_version"], row["budget_state"], row["budget_inbox"], now)
-    if not ledger.pending(lease.token):
-        return False
-    mine = ledger.copy()
-    mine.settle(lease.token, lease.mslot, lease.cost.negative())
-    limits = mine.limits(guesses(lease.provider, lease.budget_model), NO_PEERS, now)
-    at = earliest(mine, limits, now=now, not_before=now, cost=lease.cost, hard_only=lease.probe, until=now)
-    return at is not None
-
-
-def release(lease: Lease) -> None:
-    """Hand a lease's admission back without sending (its slot became invalid)."""
-    budget_tell(lease.budget_id, lease.release(), key_id=lease.key_id, model=lease.budget_model)
-
-
-def late(lease: Lease) -> bool:
-    """Whether this process woke too late for its slot: sent now, the request would sit in
-    windows the ledger did not count it in (half the margin is for waking, half for the wire)."""
-    return clock.now() - lease.send_at > MARGIN / 2
-
-
 def pool_headroom(*, provider: str, model: str) -> float:
     """The largest share (0..1) of its limits that any usable organization has left for
     `model` now, judged by the same ledgers and cooldown rule as selection. Background work
@@ -530,7 +292,7 @@ def pool_headroom(*, provider: str, model: str) -> float:
     best = 0.0
     orgs = _organizations(rows, now)
     for org in _with_peers(orgs, orgs, now):
-        if org.org_cooling > now or all(_epoch(k["key_cooling"]) > now for k in org.keys):
+        if org.org_cooling > now or all(epoch(k["key_cooling"]) > now for k in org.keys):
             continue
         best = max(best, headroom(org.ledger, org.ledger.limits(shipped, org.peers, now), now))
     return best

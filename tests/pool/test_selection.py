@@ -15,7 +15,8 @@ from keymanager.models import Budget, Key, UsageLog
 from keymanager.selectors import budget_usage
 from keymanager.services import PoolExhausted, RequestRejected, complete
 from keymanager.services.budgets import budget_edit
-from keymanager.services.selection import Ask, acquire
+from keymanager.services.leases import Ask
+from keymanager.services.selection import acquire
 from keymanager.tokens import count_prompt
 from tests.conftest import MODEL
 

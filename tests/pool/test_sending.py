@@ -17,10 +17,11 @@ from keymanager.services import PoolExhausted, complete
 from keymanager.services.budgets import ledger_of
 from keymanager.services.headers import RateLimitHeaders
 from keymanager.services.keys import key_disable, keys_import_env
+from keymanager.services.leases import Ask, NoKey
 from keymanager.services.organizations import key_move_organization
 from keymanager.services.outcomes import cool_down, record_success
 from keymanager.services.providers import CallResult
-from keymanager.services.selection import Ask, NoKey, acquire
+from keymanager.services.selection import acquire
 from keymanager.testing.groqstub import GroqStub
 from tests.conftest import MODEL, make_secret
 

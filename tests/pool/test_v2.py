@@ -20,7 +20,8 @@ from keymanager.models import Budget, Key, OrganizationChange, OrganizationSourc
 from keymanager.selectors import budget_usage
 from keymanager.services import PoolExhausted, acomplete, complete
 from keymanager.services.keys import key_add, keys_import_env
-from keymanager.services.selection import Ask, acquire
+from keymanager.services.leases import Ask
+from keymanager.services.selection import acquire
 from keymanager.testing.groqstub import GroqStub
 from tests.conftest import MODEL, make_secret
 from tests.workers import reserve_in_turn
@@ -260,7 +261,7 @@ def test_the_compiled_read_returns_what_the_orm_query_does(pool_factory):
     from django.utils import timezone
 
     from keymanager.services.outcomes import cool_down
-    from keymanager.services.selection import pool_queryset, read_pool
+    from keymanager.services.pool_read import pool_queryset, read_pool
 
     pool = pool_factory(orgs=3, keys_per_org=2)
     complete(messages=MESSAGES, max_tokens=20)
