@@ -149,7 +149,32 @@ class Ring:
     def trailing(self, slot: int) -> dict[str, int]:
         """Each minute limit's count in the window ending with `slot` (an upper bound of the
         provider's)."""
-        return {kind: self._sums(slot, slot, kind)[0] for kind in self.measures}
+        return {kind: self._sum_at(slot, kind) for kind in self.measures}
+
+    def _sum_at(self, j: int, kind: str) -> int:
+        """S(j) alone (`_sums(j, j, kind)[0]`) in one pass over the slices: the hot path asks
+        for one window per limit on every acquire."""
+        lo = j - self.span + 1
+        counts = self.measures[kind]
+        word = self.words.get(kind)
+        if word is not None and word.slot <= j - self.span:
+            word = None
+        before_word = j if word is None else min(j, word.slot)
+        total = pre = 0
+        for s, cell in self.slices.items():
+            if lo <= s <= j:
+                value = cell[counts[0]] if len(counts) == 1 else sum(cell[i] for i in counts)
+                total += value
+                if s <= before_word:
+                    pre += value
+        if word is None:
+            return total
+        post = total - pre
+        if j >= word.free:
+            return post
+        cap = word.cap(j)
+        theirs = min(cap, pre + max(0, cap - word.ours)) + post
+        return min(theirs, total + word.beyond(j))
 
     def _sums(self, first: int, last: int, kind: str) -> list[int]:
         """S(j) for j in first..last: limit `kind`'s count in the window (j - span, j], the
@@ -195,7 +220,7 @@ class Ring:
         if not self.has_after(slot):
             # Nothing admitted after this slot: later windows only lose entries.
             return all(
-                cost[kind] == 0 or self._sums(slot, slot, kind)[0] + cost[kind] <= limit
+                cost[kind] == 0 or self._sum_at(slot, kind) + cost[kind] <= limit
                 for kind, limit in limits.items()
                 if math.isfinite(limit)
             )

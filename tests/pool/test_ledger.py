@@ -15,6 +15,7 @@ from keymanager.ledger import (
     NO_PEERS,
     PROBE,
     REFUSAL,
+    Ring,
     Cost,
     Ledger,
     apply_inbox,
@@ -520,6 +521,26 @@ def test_random_admissions_keep_every_window_within_every_limit(seed):
     for t, _ in sent:
         in_window = sum(k for u, k in sent if t - MINUTE - MARGIN < u <= t)
         assert in_window <= 2000
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_one_windows_sum_is_the_general_sum_at_that_slot(seed):
+    """The hot path's one-window sum (`_sum_at`) and the sweep `first_fit` uses (`_sums`) count
+    the same, the provider's word (its cap, its wait, its reset, what it counted beyond ours)
+    applied."""
+    rng = random.Random(seed)
+    ring = Ring()
+    base = ring.slot(T0)
+    for _ in range(200):
+        ring.add(base + rng.randint(-300, 300), (rng.randint(0, 2), rng.randint(0, 500), rng.randint(0, 300)))
+    for kind in ("rpm", "tpm"):
+        slot = base + rng.randint(-100, 100)
+        ring.hear(kind, slot=slot, value=rng.randint(0, 400), free_at=ring.start(slot + rng.randint(1, 300)),
+                  rest=rng.randint(0, 50), rest_at=ring.start(slot + rng.randint(1, 50)),
+                  total=rng.randint(0, 900), upto=slot + rng.randint(0, 20))
+    for kind in ring.measures:
+        general = ring._sums(base - 400, base + 400, kind)
+        assert [ring._sum_at(j, kind) for j in range(base - 400, base + 401)] == general
 
 
 def test_merging_adds_usage_and_keeps_the_better_founded_limits():
