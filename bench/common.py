@@ -46,7 +46,7 @@ def configure_environment(db: str, *, name: str = "cosmosquest_bench", **extra: 
             "KEY_ENCRYPTION_KEYS": os.environ.get("BENCH_FERNET_KEY") or Fernet.generate_key().decode(),
             "DATABASE_URL": database_url(db),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),  # INFO shows every retry
             **extra,
         }
     )

@@ -455,7 +455,8 @@ def main() -> None:
     parser.add_argument("--json", help="write all results to this file")
     args = parser.parse_args()
 
-    configure_environment(args.db, name="cosmosquest_bench_goodput", KEYMANAGER_WAIT_BUDGET=str(WAIT_BUDGET))
+    configure_environment(args.db, name=os.environ.get("BENCH_DB_NAME") or "cosmosquest_bench_goodput",
+                          KEYMANAGER_WAIT_BUDGET=str(WAIT_BUDGET))
     systems = args.systems.split(",")
     if any(s.startswith("litellm") for s in systems):
         try:

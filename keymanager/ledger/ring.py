@@ -96,7 +96,17 @@ class Ring:
         return math.floor(t / self.width)
 
     def start(self, slot: int) -> float:
-        return slot * self.width
+        """The first whole millisecond of `slot` (the moment a call reserved there is sent).
+
+        A ledger stores times to the millisecond (`Admission.dump`), and a slot's exact start
+        (slot * width) is seldom one when the width is learned (a rolling day's period / 128):
+        stored, it would round into the slot before, and the call's settle, release or re-check
+        would look for it in the wrong slice (where it is not). So a slot starts at a whole
+        millisecond that `slot()` maps to it."""
+        t = math.ceil(slot * self.width * 1000 - 1e-6) / 1000
+        while math.floor(t / self.width) < slot:
+            t = round(t + 0.001, 3)
+        return t
 
     # ----- what was admitted -----
     def add(self, slot: int, cost: tuple[int, ...]) -> None:

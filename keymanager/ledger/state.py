@@ -270,7 +270,9 @@ class Ledger:
     def admit(self, t: float, cost: Cost, limits: dict[str, tuple[float, bool]], *, token: str = "",
               deadline: float = 0.0) -> int:
         """Count one request at time t (now, or a reserved slot); returns its minute slice.
-        With a `token`, the admission is pending until its call reports (`settle`)."""
+        With a `token`, the admission is pending until its call reports (`settle`). The time is
+        taken to the millisecond, as it is stored: its settle finds it in the same slices."""
+        t = round(t, 3)
         slot = self.minute.slot(t)
         self.minute.add(slot, cost.counts())
         self.rolling_day.add(self.rolling_day.slot(t), cost.counts())

@@ -570,3 +570,24 @@ def test_the_days_shape_is_told_apart_by_how_its_reset_moves_with_what_is_used()
     assert shape_from([[d, 86_390.0 + d % 3] for d in (5, 9, 14, 20, 26)]) == ROLLING
     # Too little variation in what is used: it cannot tell, and the shape stays as it was.
     assert shape_from([[30, 170.0], [30, 180.0], [29, 175.0], [30, 172.0]]) is None
+
+
+@pytest.mark.parametrize("period", [119.8, 119.79, 3600.7])
+def test_a_reserved_call_finds_its_admission_where_it_was_counted_after_the_ledger_is_stored(period):
+    """A slot of a learned rolling day (its period / 128 wide) seldom starts on a whole
+    millisecond, and the ledger stores times to the millisecond: a call reserved at a slot's
+    start is counted in that slot, and once the ledger has been stored and read back, its
+    settle (a release, the re-check before sending) takes it out of that same slot."""
+    from keymanager.ledger.state import day_ring
+
+    cost = Cost(input=10)
+    first = day_ring(period).slot(T0)
+    for slot in range(first, first + 300):
+        ledger = hard()
+        ledger.rolling_day = day_ring(period)
+        at = ledger.rolling_day.start(slot)
+        mslot = ledger.admit(at, cost, ledger.limits(TIGHT, NO_PEERS, at), token="call", deadline=at + 60)
+        assert set(ledger.rolling_day.slices) == {slot}
+        stored = Ledger.loads(ledger.dumps())
+        stored.settle("call", mslot, cost.negative())
+        assert stored.rolling_day.slices == {} and stored.minute.slices == {}
