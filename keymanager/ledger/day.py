@@ -24,6 +24,7 @@ DAY = 86400.0
 # The smallest deficit from which a word's reset tells the period: below it, the rounding of
 # `remaining` to whole requests says too little about the rate.
 PERIOD_EVIDENCE = 20
+EPSILON = 1e-6  # of a request or a token: rounding, never room
 
 
 @dataclass
@@ -62,7 +63,9 @@ class Bucket:
         """The first moment >= t at which `cost` fits under `limit`; None if never."""
         if cost > limit:
             return None
-        if not math.isfinite(limit) or self.deficit(t, rate) + cost <= limit:
+        # EPSILON: a deficit is a float (refill credited by the second); the sums and the
+        # release of the same call must not leave it a hair above where it was.
+        if not math.isfinite(limit) or self.deficit(t, rate) + cost <= limit + EPSILON:
             return t
         if rate <= 0:
             return None

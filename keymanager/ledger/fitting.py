@@ -66,10 +66,15 @@ def _ring_first(ring: Ring, t: float, cost: dict[str, int], limits: dict[str, fl
 
 
 def earliest(ledger: Ledger, limits: Limits, *, now: float, not_before: float, cost: Cost,
-             hard_only: bool = False, until: float | None = None) -> float | None:
+             hard_only: bool = False, until: float | None = None, day_slack: float = 0.0) -> float | None:
     """The earliest time >= max(now, not_before) at which `cost` fits the minute ring and the
     day (its buckets, or its rolling ring where the provider counts the day that way); None
-    when it never fits, or (with `until`) not by then."""
+    when it never fits, or (with `until`) not by then.
+
+    `day_slack`: a share of the call's own day cost a bucket may be over by (the re-check of a
+    reservation: the bucket's refill rate is re-learned from every reply, and a reservation
+    made at the bucket's edge would otherwise lose its place in line to a drift of a
+    hundredth of a request)."""
     amounts = cost.per_limit()
     minute_limits = _ring_limits(limits, hard_only, MEASURES)
     minute_cost = {kind: amounts[kind] for kind in MEASURES}
@@ -93,7 +98,8 @@ def earliest(ledger: Ledger, limits: Limits, *, now: float, not_before: float, c
                 value, hard = limits[kind]
                 if hard_only and not hard:
                     continue
-                at = ledger.day[kind].earliest(moved, amounts[kind], value, ledger.rate(kind, limits))
+                at = ledger.day[kind].earliest(moved, amounts[kind], value + day_slack * amounts[kind],
+                                               ledger.rate(kind, limits))
                 if at is None:
                     return None
                 moved = max(moved, at)
@@ -101,6 +107,25 @@ def earliest(ledger: Ledger, limits: Limits, *, now: float, not_before: float, c
             return None if until is not None and t > until else t
         t = moved  # the day moved it on: the minute is checked again there
     return None
+
+
+# A reservation's re-check lets a day bucket be over by this share of the call's own day cost.
+RESERVATION_DAY_SLACK = 0.1
+
+
+def still_fits(ledger: Ledger, guesses: dict[str, int | None], *, token: str, mslot: int, cost: Cost,
+               now: float, probe: bool = False) -> bool:
+    """Whether a call that waited for its reserved slot may be sent now: its admission is still
+    pending (not reaped), and taken out, the call fits again at once as the budget is now (a
+    429, a lowered ceiling, the provider's word may have changed it while the call slept).
+    Calls reserved after it were fitted around it and keep their places."""
+    if not ledger.pending(token):
+        return False
+    mine = ledger.copy()
+    mine.settle(token, mslot, cost.negative())
+    limits = mine.limits(guesses, NO_PEERS, now)
+    return earliest(mine, limits, now=now, not_before=now, cost=cost, hard_only=probe, until=now,
+                    day_slack=RESERVATION_DAY_SLACK) is not None
 
 
 def fit(ledger: Ledger, guesses: dict[str, int | None], *, now: float, not_before: float, cost: Cost,

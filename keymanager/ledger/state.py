@@ -271,8 +271,10 @@ class Ledger:
               deadline: float = 0.0) -> int:
         """Count one request at time t (now, or a reserved slot); returns its minute slice.
         With a `token`, the admission is pending until its call reports (`settle`). The time is
-        taken to the millisecond, as it is stored: its settle finds it in the same slices."""
-        t = round(t, 3)
+        taken to the millisecond, as it is stored, so its settle finds it in the same slices;
+        rounded up, never before the moment that was found to fit (a slot's start is a whole
+        millisecond already: `Ring.start`)."""
+        t = math.ceil(t * 1000 - 1e-6) / 1000
         slot = self.minute.slot(t)
         self.minute.add(slot, cost.counts())
         self.rolling_day.add(self.rolling_day.slot(t), cost.counts())
@@ -365,13 +367,20 @@ class Ledger:
                              free_at=received + min(max(reset or 0.0, 0.0), MINUTE), total=provider_used,
                              upto=self.minute.slot(received))
         elif kind in self.day:
-            # The provider's count as it answered, and what the pool admitted after this call.
-            self.day[kind].set_used(provider_used + self.since(sent, kind), received)
             if kind == "rpd":
                 self._learn_day_shape(provider_used, reset, received)
                 period = period_from_word(value, remaining, reset)
                 if period is not None:
                     self.period = min(max(period, MINUTE), 2 * DAY)
+            # The provider's count as it answered, with what the pool admitted after this call
+            # up to then; calls reserved for later are counted again at their own times, as
+            # they were admitted (lumped in now, they would fill the bucket before their time
+            # and the re-check of an earlier reservation would find no room).
+            future = sorted((a.t, a.amount(kind)) for a in self.admissions.values() if a.t > received)
+            bucket = self.day[kind]
+            bucket.set_used(provider_used + self.since(sent, kind) - sum(n for _, n in future), received)
+            for t, amount in future:
+                bucket.admit(t, amount, value / self.period)
             ring = self.rolling_day
             ring.hear(kind, slot=ring.slot(sent) - 1, value=max(0, provider_used - own),
                       free_at=received + min(max(reset or 0.0, 0.0), ring.period), total=provider_used,

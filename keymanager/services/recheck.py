@@ -8,7 +8,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from keymanager import clock
-from keymanager.ledger import NO_PEERS, earliest
+from keymanager.ledger import still_fits
 from keymanager.ledger.ring import MARGIN
 from keymanager.models import Key
 from keymanager.selectors.limit_views import guesses
@@ -36,13 +36,8 @@ def recheck(lease: Lease) -> bool:
     if row["budget_id"] != lease.budget_id:
         return False
     ledger = ledger_of_row(row["budget_id"], row["budget_version"], row["budget_state"], row["budget_inbox"], now)
-    if not ledger.pending(lease.token):
-        return False
-    mine = ledger.copy()
-    mine.settle(lease.token, lease.mslot, lease.cost.negative())
-    limits = mine.limits(guesses(lease.provider, lease.budget_model), NO_PEERS, now)
-    at = earliest(mine, limits, now=now, not_before=now, cost=lease.cost, hard_only=lease.probe, until=now)
-    return at is not None
+    return still_fits(ledger, guesses(lease.provider, lease.budget_model), token=lease.token, mslot=lease.mslot,
+                      cost=lease.cost, now=now, probe=lease.probe)
 
 
 def release(lease: Lease) -> None:

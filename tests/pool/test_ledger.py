@@ -15,14 +15,15 @@ from keymanager.ledger import (
     NO_PEERS,
     PROBE,
     REFUSAL,
-    Ring,
     Cost,
     Ledger,
+    Ring,
     apply_inbox,
     fit,
     peers_of,
     probe_raise,
     settle_event,
+    still_fits,
     success_event,
     word_event,
 )
@@ -272,6 +273,30 @@ def test_after_a_burst_the_day_comes_back_as_the_provider_says_not_24_hours_late
     assert not at(ledger, T0 + 5, wait=1).within
     assert at(ledger, T0 + 5, wait=10).within  # 2 s a request: not held for a day
     assert ledger.period == pytest.approx(100.0, rel=0.05)
+
+
+@pytest.mark.parametrize("restored_in, still_sent", [(120.0, True), (120.5, True), (240.0, False)])
+def test_calls_reserved_at_a_refilling_days_edge_keep_their_places_when_a_reply_restates_the_day(
+        restored_in, still_sent):
+    """Three calls reserved one after another at the edge of a day that refills one request every
+    4 s; then a reply restates the day: nothing left, all restored in `restored_in` seconds. The
+    same figures, or a refill re-learned a hair slower (a day of 120.5 s), and the first reserved
+    call is still sent at its slot: the later ones were fitted around it. A refill half as fast,
+    and it is not."""
+    ledger = hard(rpd=30, rpm=10**6, tpm=10**9, tpd=10**12)
+    ledger.period = 120.0
+    for _ in range(30):
+        admit(ledger, T0)
+    reserved = []
+    for n in range(3):
+        got = at(ledger, T0, wait=60)
+        assert got.within and got.at == pytest.approx(T0 + 4 * (n + 1), abs=0.01)
+        reserved.append((f"r{n}", admit(ledger, got.at, token=f"r{n}", deadline=got.at + 60), got.at))
+    # The reply to a call sent in the next minute slice (the provider floors what is left).
+    apply_inbox(ledger, word_event("rpd", sent=T0 + 0.3, received=T0 + 0.3, limit=30, remaining=0,
+                                   reset=restored_in, own=1))
+    token, mslot, slot_at = reserved[0]
+    assert still_fits(ledger, TIGHT, token=token, mslot=mslot, cost=Cost(input=10), now=slot_at) is still_sent
 
 
 def test_a_tpd_429_for_usage_the_pool_never_saw_ends_at_the_time_it_names():
