@@ -271,10 +271,10 @@ class Ledger:
               deadline: float = 0.0) -> int:
         """Count one request at time t (now, or a reserved slot); returns its minute slice.
         With a `token`, the admission is pending until its call reports (`settle`). The time is
-        taken to the millisecond, as it is stored, so its settle finds it in the same slices;
-        rounded up, never before the moment that was found to fit (a slot's start is a whole
-        millisecond already: `Ring.start`)."""
-        t = math.ceil(t * 1000 - 1e-6) / 1000
+        taken to the millisecond as it is stored and as the call's events name it (its send
+        time), so its settle finds it in the same slices and the provider's word does not count
+        it twice (a slot's start is a whole millisecond already: `Ring.start`)."""
+        t = round(t, 3)
         slot = self.minute.slot(t)
         self.minute.add(slot, cost.counts())
         self.rolling_day.add(self.rolling_day.slot(t), cost.counts())
