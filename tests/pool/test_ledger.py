@@ -616,3 +616,16 @@ def test_a_reserved_call_finds_its_admission_where_it_was_counted_after_the_ledg
         stored = Ledger.loads(ledger.dumps())
         stored.settle("call", mslot, cost.negative())
         assert stored.rolling_day.slices == {} and stored.minute.slices == {}
+
+
+def test_the_reply_of_a_call_sent_within_a_millisecond_does_not_count_that_call_twice():
+    """A call's events name its send time to the millisecond; its admission is kept at the same
+    millisecond, so the provider's word (which counts the call) and the pool's "admitted since the
+    call was sent" (which must not) agree on which side the call is."""
+    ledger = hard(rpd=40, rpm=10**6, tpm=10**9, tpd=10**12)
+    ledger.period = 120.0
+    sent = T0 + 0.0004  # not a whole millisecond
+    admit(ledger, sent, token="call", deadline=sent + 60)
+    apply_inbox(ledger, word_event("rpd", sent=sent, received=sent + 0.2, limit=40, remaining=39, reset=3.0,
+                                   own=1))
+    assert ledger.day["rpd"].deficit(sent + 0.2, ledger.rate("rpd", ledger.limits(TIGHT, NO_PEERS, sent))) <= 1.0
