@@ -20,7 +20,7 @@ from keymanager.ledger.events import (
     success_event,
     word_event,
 )
-from keymanager.ledger.fitting import RESERVATION_DAY_SLACK, Fit, earliest, fit, headroom, never_fits, still_fits
+from keymanager.ledger.fitting import Fit, earliest, fit, headroom, never_fits, still_fits
 from keymanager.ledger.learned import (
     CEILING,
     CEILING_KINDS,
@@ -67,7 +67,6 @@ __all__ = [
     "Ledger",
     "Limit",
     "Peers",
-    "RESERVATION_DAY_SLACK",
     "Ring",
     "apply_inbox",
     "earliest",

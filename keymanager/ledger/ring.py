@@ -73,6 +73,15 @@ class Word:
         """What the provider counted beyond our admissions, still in window j."""
         return self.outside if j < self.until else max(0, self.outside - (self.value - self.rest))
 
+    def count(self, j: int, pre: int, post: int) -> int:
+        """Window j's count with this word applied, from what the pool admitted in it up to
+        the word's slice (`pre`) and after it (`post`)."""
+        if j >= self.free:
+            return post  # the provider's reset: what it counted before the word is gone
+        cap = self.cap(j)
+        theirs = min(cap, pre + max(0, cap - self.ours)) + post
+        return min(theirs, pre + post + self.beyond(j))
+
 
 class Ring:
     __slots__ = ("period", "width", "span", "slices", "words", "measures")
@@ -177,14 +186,7 @@ class Ring:
                 total += value
                 if s <= before_word:
                     pre += value
-        if word is None:
-            return total
-        post = total - pre
-        if j >= word.free:
-            return post
-        cap = word.cap(j)
-        theirs = min(cap, pre + max(0, cap - word.ours)) + post
-        return min(theirs, total + word.beyond(j))
+        return total if word is None else word.count(j, pre, total - pre)
 
     def _sums(self, first: int, last: int, kind: str) -> list[int]:
         """S(j) for j in first..last: limit `kind`'s count in the window (j - span, j], the
@@ -211,14 +213,7 @@ class Ring:
                 out.append(plain)
                 continue
             before_word = min(j, word.slot)
-            post = upto(j) - upto(before_word)
-            if j >= word.free:
-                out.append(post)  # the provider's reset: what it counted before the word is gone
-                continue
-            pre_ours = upto(before_word) - upto(j - span)
-            cap = word.cap(j)
-            theirs = min(cap, pre_ours + max(0, cap - word.ours)) + post
-            out.append(min(theirs, plain + word.beyond(j)))
+            out.append(word.count(j, upto(before_word) - upto(j - span), upto(j) - upto(before_word)))
         return out
 
     def has_after(self, slot: int) -> bool:
